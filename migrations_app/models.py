@@ -1,0 +1,493 @@
+"""Orgs, templates, runs and the VEID mapping table.
+
+Models hold fields, constraints and single-row invariants only. Everything that writes
+across models or talks to Salesforce lives in ``migrations_app.services``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Length
+from django.utils import timezone
+
+from migrations_app.crypto import decrypt_json, encrypt_json
+
+SALESFORCE_ID_LENGTH = 18
+
+# Lets check constraints say `source_id__length=18`.
+models.CharField.register_lookup(Length)
+
+
+class OrgEnvironment(models.TextChoices):
+    PRODUCTION = "production", "Production"
+    SANDBOX = "sandbox", "Sandbox"
+    OTHER = "other", "Other"
+
+
+class AuthMethod(models.TextChoices):
+    CLIENT_CREDENTIALS = "client_credentials", "OAuth client credentials"
+    WEB_SERVER = "web_server", "OAuth web-server flow (Connect org)"
+    JWT_BEARER = "jwt_bearer", "OAuth JWT bearer"
+    ACCESS_TOKEN = "access_token", "Access token"
+
+
+class ConnectionStatus(models.TextChoices):
+    NEVER_CHECKED = "never_checked", "Never checked"
+    CONNECTED = "connected", "Connected"
+    FAILED = "failed", "Failed"
+
+
+class MissingParentPolicy(models.TextChoices):
+    LEAVE_EMPTY = "leave_empty", "Leave the lookup empty and warn"
+    FAIL_RECORD = "fail_record", "Fail the record"
+
+
+class RunStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    COMPLETED_WITH_ERRORS = "completed_with_errors", "Completed with errors"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+    INTERRUPTED = "interrupted", "Interrupted"
+
+
+class MappingStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    OUTDATED = "outdated", "Outdated"
+
+
+class IssueKind(models.TextChoices):
+    FAILED = "failed", "Failed"
+    AMBIGUOUS = "ambiguous", "Ambiguous match"
+    WARNING = "warning", "Warning"
+
+
+class JournalState(models.TextChoices):
+    IN_DOUBT = "in_doubt", "In doubt"
+    DONE = "done", "Done"
+    RECONCILED = "reconciled", "Reconciled"
+
+
+class JournalOperation(models.TextChoices):
+    INSERT = "insert", "Insert"
+    UPDATE = "update", "Update"
+
+
+class TimestampedModel(models.Model):
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+def status_constraint(
+    model_name: str, field: str, choices: type[models.TextChoices]
+) -> models.CheckConstraint:
+    return models.CheckConstraint(
+        condition=Q(**{f"{field}__in": choices.values}),
+        name=f"{model_name}_{field}_valid",
+    )
+
+
+class Org(TimestampedModel):
+    """A Salesforce org the app can log in to."""
+
+    Environment = OrgEnvironment
+
+    AuthMethod = AuthMethod
+
+    ConnectionStatus = ConnectionStatus
+
+    name = models.CharField(max_length=100, unique=True)
+    environment = models.CharField(
+        max_length=20, choices=Environment.choices, default=Environment.SANDBOX
+    )
+    login_url = models.URLField(
+        help_text="Login host, e.g. https://login.salesforce.com, "
+        "https://test.salesforce.com, a My Domain URL, or the local emulator."
+    )
+    instance_url = models.URLField(blank=True)
+    auth_method = models.CharField(
+        max_length=30, choices=AuthMethod.choices, default=AuthMethod.CLIENT_CREDENTIALS
+    )
+    client_id = models.CharField(max_length=255, blank=True)
+    username = models.CharField(
+        max_length=255, blank=True, help_text="User the app last connected as."
+    )
+    # Client secret, tokens and private key, as one Fernet-encrypted JSON document.
+    # Never rendered back: the admin excludes it and offers write-only inputs.
+    credentials_encrypted = models.TextField(blank=True, editable=False)
+    ca_file = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="PEM file of a private CA to trust (the local emulator's ca_file).",
+    )
+    organization_id = models.CharField(
+        max_length=SALESFORCE_ID_LENGTH,
+        blank=True,
+        help_text="Salesforce Organization Id (00D...) read at the last connection.",
+    )
+    api_version = models.CharField(max_length=10, default="59.0")
+    connection_status = models.CharField(
+        max_length=20,
+        choices=ConnectionStatus.choices,
+        default=ConnectionStatus.NEVER_CHECKED,
+    )
+    connection_error = models.TextField(blank=True)
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            status_constraint("org", "environment", OrgEnvironment),
+            status_constraint("org", "auth_method", AuthMethod),
+            status_constraint("org", "connection_status", ConnectionStatus),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def credentials(self) -> dict[str, Any]:
+        return (
+            decrypt_json(self.credentials_encrypted)
+            if self.credentials_encrypted
+            else {}
+        )
+
+    def set_credentials(self, values: dict[str, Any]) -> None:
+        """Replace the stored secrets; empty values are dropped."""
+        kept = {key: value for key, value in values.items() if value}
+        self.credentials_encrypted = encrypt_json(kept) if kept else ""
+
+    @property
+    def has_credentials(self) -> bool:
+        return bool(self.credentials_encrypted)
+
+
+class Template(TimestampedModel):
+    """A reusable, ordered set of objects to migrate."""
+
+    name = models.CharField(max_length=200, unique=True)
+    description = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TemplateObject(models.Model):
+    """One sObject of a template: what to read, which fields, how to match."""
+
+    MissingParentPolicy = MissingParentPolicy
+
+    template = models.ForeignKey(
+        Template, on_delete=models.CASCADE, related_name="template_objects"
+    )
+    position = models.PositiveIntegerField(default=0)
+    sobject = models.CharField(max_length=100)
+    fields = models.JSONField(
+        default=list, help_text="API names of the fields to copy."
+    )
+    filter = models.TextField(
+        blank=True, help_text="SOQL WHERE condition, without WHERE."
+    )
+    match_key = models.JSONField(
+        default=list, blank=True, help_text="Fields that identify the same record."
+    )
+    missing_parent_policy = models.CharField(
+        max_length=20,
+        choices=MissingParentPolicy.choices,
+        default=MissingParentPolicy.LEAVE_EMPTY,
+    )
+    options = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["template", "position", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["template", "sobject"], name="templateobject_unique_sobject"
+            ),
+            status_constraint(
+                "templateobject", "missing_parent_policy", MissingParentPolicy
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.template.name}: {self.sobject}"
+
+
+class OutcomeCounts(models.Model):
+    """What happened to the selected source records, by outcome."""
+
+    selected = models.PositiveIntegerField(default=0)
+    inserted = models.PositiveIntegerField(default=0)
+    updated = models.PositiveIntegerField(default=0)
+    adopted = models.PositiveIntegerField(default=0)
+    unchanged = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    ambiguous = models.PositiveIntegerField(default=0)
+
+    OUTCOMES = (
+        "selected",
+        "inserted",
+        "updated",
+        "adopted",
+        "unchanged",
+        "failed",
+        "ambiguous",
+    )
+
+    class Meta:
+        abstract = True
+
+    def outcome_counts(self) -> dict[str, int]:
+        return {outcome: getattr(self, outcome) for outcome in self.OUTCOMES}
+
+
+class Strategy(models.TextChoices):
+    NONE = "none", "None: insert everything"
+    VEID = "veid", "VEID: mapping table"
+    VEID_MATCH = "veid_match", "VEID + match existing target records"
+
+
+class Run(TimestampedModel, OutcomeCounts):
+    """One execution of a template from a source org to a target org."""
+
+    Status = RunStatus
+
+    TERMINAL_STATUSES = (
+        RunStatus.SUCCEEDED,
+        RunStatus.COMPLETED_WITH_ERRORS,
+        RunStatus.FAILED,
+        RunStatus.CANCELLED,
+    )
+
+    template = models.ForeignKey(
+        Template, on_delete=models.SET_NULL, null=True, blank=True, related_name="runs"
+    )
+    # The template as it was launched: editing the template later never rewrites it.
+    template_snapshot = models.JSONField()
+    source_org = models.ForeignKey(
+        Org, on_delete=models.PROTECT, related_name="runs_as_source"
+    )
+    target_org = models.ForeignKey(
+        Org, on_delete=models.PROTECT, related_name="runs_as_target"
+    )
+    strategy = models.CharField(max_length=20, choices=Strategy.choices)
+    dry_run = models.BooleanField(default=False)
+    options = models.JSONField(default=dict, blank=True)
+    status = models.CharField(
+        max_length=30, choices=Status.choices, default=Status.QUEUED
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+    )
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    # What the pre-flight found: dropped fields, warnings, blocking problems.
+    report = models.JSONField(default=dict, blank=True)
+    source_organization_id = models.CharField(
+        max_length=SALESFORCE_ID_LENGTH, blank=True
+    )
+    target_organization_id = models.CharField(
+        max_length=SALESFORCE_ID_LENGTH, blank=True
+    )
+    source_api_calls = models.PositiveIntegerField(default=0)
+    target_api_calls = models.PositiveIntegerField(default=0)
+    target_api_remaining = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            status_constraint("run", "status", RunStatus),
+            status_constraint("run", "strategy", Strategy),
+            models.CheckConstraint(
+                condition=~Q(source_org=models.F("target_org")),
+                name="run_source_differs_from_target",
+            ),
+            # DESIGN invariant 4: one writer per org pair, enforced by the database.
+            models.UniqueConstraint(
+                fields=["source_org", "target_org"],
+                condition=Q(status="running", dry_run=False),
+                name="run_one_writer_per_org_pair",
+                violation_error_message="Another run is already writing to this org pair.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Run {self.pk} {self.source_org} → {self.target_org}"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in self.TERMINAL_STATUSES
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if not self.started_at:
+            return None
+        end = self.finished_at or timezone.now()
+        return (end - self.started_at).total_seconds()
+
+
+class RunObjectStat(OutcomeCounts):
+    """Per-run, per-sObject outcome counts."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="object_stats")
+    position = models.PositiveIntegerField(default=0)
+    sobject = models.CharField(max_length=100)
+    # Recorded after a Salesforce write: dropped fields, warnings.
+    notes = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["run", "position"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run", "sobject"], name="runobjectstat_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.run_id}: {self.sobject}"
+
+
+class RecordMapping(TimestampedModel):
+    """A VEID row: this source record is that target record, for one org pair."""
+
+    Status = MappingStatus
+
+    source_org = models.ForeignKey(Org, on_delete=models.PROTECT, related_name="+")
+    target_org = models.ForeignKey(Org, on_delete=models.PROTECT, related_name="+")
+    sobject = models.CharField(max_length=100)
+    source_id = models.CharField(max_length=SALESFORCE_ID_LENGTH)
+    target_id = models.CharField(max_length=SALESFORCE_ID_LENGTH)
+    # The target's Organization Id when the mapping was written: a sandbox refresh
+    # changes it, and mappings into the old org must not be trusted.
+    target_organization_id = models.CharField(
+        max_length=SALESFORCE_ID_LENGTH, blank=True
+    )
+    created_by_run = models.ForeignKey(
+        Run, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    last_written_by_run = models.ForeignKey(
+        Run, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # Hash of the values last sent, so unchanged records are not sent again.
+    values_hash = models.CharField(max_length=64, blank=True)
+    status = models.CharField(
+        max_length=20, choices=Status.choices, default=Status.ACTIVE
+    )
+    outdated_reason = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source_org", "target_org", "sobject", "source_id"],
+                name="mapping_one_target_per_source_record",
+            ),
+            models.UniqueConstraint(
+                fields=["source_org", "target_org", "target_id"],
+                name="mapping_one_source_per_target_record",
+            ),
+            models.CheckConstraint(
+                condition=Q(source_id__length=SALESFORCE_ID_LENGTH)
+                & Q(target_id__length=SALESFORCE_ID_LENGTH),
+                name="mapping_ids_are_18_characters",
+            ),
+            status_constraint("recordmapping", "status", MappingStatus),
+        ]
+        indexes = [
+            models.Index(
+                fields=["source_org", "target_org", "sobject", "status"],
+                name="mapping_pair_object_status",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.sobject} {self.source_id} → {self.target_id}"
+
+
+class RecordIssue(models.Model):
+    """A source record that a run could not migrate, or migrated with a warning."""
+
+    Kind = IssueKind
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="issues")
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.FAILED)
+    sobject = models.CharField(max_length=100)
+    source_id = models.CharField(max_length=SALESFORCE_ID_LENGTH, blank=True)
+    target_id = models.CharField(max_length=SALESFORCE_ID_LENGTH, blank=True)
+    error_code = models.CharField(max_length=100, blank=True)
+    message = models.TextField()
+    fields = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["run", "id"]
+        constraints = [status_constraint("recordissue", "kind", IssueKind)]
+        indexes = [models.Index(fields=["run", "sobject"], name="issue_run_sobject")]
+
+    def __str__(self) -> str:
+        return f"{self.sobject} {self.source_id}: {self.error_code}"
+
+
+class WriteJournal(TimestampedModel):
+    """A batch of target writes in flight (DESIGN invariant 3).
+
+    Committed before the batch is sent; settled after the response is recorded. An
+    entry still ``in_doubt`` when a run resumes is reconciled against the target before
+    anything is inserted again.
+    """
+
+    State = JournalState
+
+    Operation = JournalOperation
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="journal")
+    sobject = models.CharField(max_length=100)
+    operation = models.CharField(max_length=10, choices=Operation.choices)
+    # [{"source_id": ..., "values_hash": ..., "match": {field: value}}] for each record sent.
+    entries = models.JSONField(default=list)
+    bulk_job_id = models.CharField(max_length=SALESFORCE_ID_LENGTH, blank=True)
+    state = models.CharField(
+        max_length=20, choices=State.choices, default=State.IN_DOUBT
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            status_constraint("writejournal", "state", JournalState),
+            status_constraint("writejournal", "operation", JournalOperation),
+        ]
+        indexes = [models.Index(fields=["run", "state"], name="journal_run_state")]
+
+    def __str__(self) -> str:
+        return f"{self.operation} {self.sobject} ({self.state})"
+
+
+class AuditEvent(models.Model):
+    """Who did what to orgs, runs and mappings outside of a run's own writes."""
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+    )
+    action = models.CharField(max_length=100)
+    org = models.ForeignKey(Org, on_delete=models.SET_NULL, null=True, blank=True)
+    run = models.ForeignKey(Run, on_delete=models.SET_NULL, null=True, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.action}"

@@ -1,0 +1,286 @@
+"""A small typed client over simple-salesforce: the only code that talks to Salesforce.
+
+It knows nothing about Django. It reads through the REST query API (2,000 records a
+page) or Bulk API 2.0 query jobs, writes through sObject Collections (200 records a
+call), counts every HTTP call it makes, reads the org's remaining daily allowance from
+``Sforce-Limit-Info``, and gets a new token once when the session expires.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypedDict
+
+import requests
+from requests.adapters import HTTPAdapter
+from simple_salesforce import Salesforce
+from simple_salesforce.exceptions import SalesforceError as LibrarySalesforceError
+from simple_salesforce.exceptions import SalesforceExpiredSession
+from urllib3.util.retry import Retry
+
+from migrations_app.salesforce.auth import Token
+from migrations_app.salesforce.errors import SalesforceError, error_from_content
+
+COLLECTION_SIZE = 200
+LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
+
+
+class FieldError(TypedDict):
+    statusCode: str
+    message: str
+    fields: list[str]
+
+
+@dataclass(frozen=True)
+class SaveResult:
+    """The outcome of writing one record, in the order the records were sent."""
+
+    success: bool
+    id: str | None
+    errors: tuple[FieldError, ...] = ()
+
+    @property
+    def error_code(self) -> str:
+        return self.errors[0]["statusCode"] if self.errors else ""
+
+    @property
+    def error_message(self) -> str:
+        return "; ".join(error["message"] for error in self.errors)
+
+    @property
+    def error_fields(self) -> list[str]:
+        return [name for error in self.errors for name in error.get("fields", [])]
+
+
+@dataclass
+class Identity:
+    organization_id: str
+    user_id: str
+    username: str
+    email: str = ""
+
+
+@dataclass
+class ApiUsage:
+    calls: int = 0
+    used: int | None = None
+    allowance: int | None = None
+
+    @property
+    def remaining(self) -> int | None:
+        if self.used is None or self.allowance is None:
+            return None
+        return max(self.allowance - self.used, 0)
+
+
+def build_session(*, ca_file: str, usage: ApiUsage) -> requests.Session:
+    """A session that trusts ``ca_file``, retries idempotent calls, and counts calls."""
+    session = requests.Session()
+    if ca_file:
+        session.verify = ca_file
+        # With REQUESTS_CA_BUNDLE set, requests would ignore session.verify.
+        session.trust_env = False
+    # Writes (POST/PATCH) are never retried here: a lost answer to a create must go
+    # through the write journal's reconciliation, or it could insert twice.
+    retry = Retry(
+        total=3,
+        backoff_factor=0.5,
+        status_forcelist=(502, 503, 504),
+        allowed_methods=frozenset({"GET", "HEAD", "PUT", "DELETE"}),
+        raise_on_status=False,
+    )
+    session.mount("https://", HTTPAdapter(max_retries=retry))
+    session.hooks["response"].append(_usage_hook(usage))
+    return session
+
+
+def _usage_hook(usage: ApiUsage) -> Callable[..., None]:
+    def record(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        usage.calls += 1
+        match = LIMIT_INFO.match(response.headers.get("Sforce-Limit-Info", ""))
+        if match:
+            usage.used, usage.allowance = int(match.group(1)), int(match.group(2))
+
+    return record
+
+
+@dataclass
+class SalesforceClient:
+    token: Token
+    api_version: str
+    ca_file: str = ""
+    timeout: float = 120
+    reauthenticate: Callable[[], Token] | None = None
+    usage: ApiUsage = field(default_factory=ApiUsage)
+    _describes: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
+    _global: list[dict[str, Any]] | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self.session = build_session(ca_file=self.ca_file, usage=self.usage)
+        self._sf = self._connect(self.token)
+
+    def _connect(self, token: Token) -> Salesforce:
+        return Salesforce(
+            instance_url=token.instance_url,
+            session_id=token.access_token,
+            session=self.session,
+            version=self.api_version,
+        )
+
+    def _call(self, action: Callable[[Salesforce], Any]) -> Any:
+        """Run ``action``; on an expired session, log in again once and retry."""
+        try:
+            return self._translate(action)
+        except SalesforceError as exc:
+            if exc.code != "INVALID_SESSION_ID" or self.reauthenticate is None:
+                raise
+        self.token = self.reauthenticate()
+        self._sf = self._connect(self.token)
+        return self._translate(action)
+
+    def _translate(self, action: Callable[[Salesforce], Any]) -> Any:
+        try:
+            return action(self._sf)
+        except SalesforceExpiredSession as exc:
+            raise SalesforceError(
+                "Session expired or invalid", code="INVALID_SESSION_ID", status=401, permanent=True
+            ) from exc
+        except LibrarySalesforceError as exc:
+            raise error_from_content(exc.status, exc.content) from exc
+        except requests.RequestException as exc:
+            raise SalesforceError(
+                f"Connection to {self.token.instance_url} failed: {exc}",
+                code="TRANSPORT",
+                permanent=False,
+            ) from exc
+
+    # Reading ---------------------------------------------------------------
+
+    def identity(self) -> Identity:
+        """Who we are logged in as, and in which org."""
+
+        def fetch(sf: Salesforce) -> dict[str, Any]:
+            # The identity URL comes with OAuth tokens; a raw access token only has
+            # the instance, whose OpenID userinfo endpoint says the same.
+            url = self.token.identity_url or (
+                f"{self.token.instance_url}/services/oauth2/userinfo"
+            )
+            response = self.session.get(
+                url,
+                headers={"Authorization": f"Bearer {sf.session_id}"},
+                timeout=self.timeout,
+            )
+            if response.status_code in (401, 403):
+                raise SalesforceExpiredSession(url, response.status_code, "identity", response.text)
+            response.raise_for_status()
+            result: dict[str, Any] = response.json()
+            return result
+
+        data = self._call(fetch)
+        return Identity(
+            organization_id=data["organization_id"],
+            user_id=data["user_id"],
+            username=data.get("username") or data.get("preferred_username", ""),
+            email=data.get("email", ""),
+        )
+
+    def describe_global(self) -> list[dict[str, Any]]:
+        if self._global is None:
+            result = self._call(lambda sf: sf.describe())
+            self._global = list(result["sobjects"]) if result else []
+        return self._global
+
+    def describe(self, sobject: str) -> dict[str, Any]:
+        """Describe ``sobject``, once per client (a client lives for one run)."""
+        if sobject not in self._describes:
+            self._describes[sobject] = self._call(
+                lambda sf: getattr(sf, sobject).describe()
+            )
+        return self._describes[sobject]
+
+    def query(self, soql: str, *, include_deleted: bool = False) -> Iterator[dict[str, Any]]:
+        """Yield every record of ``soql``, one REST page (up to 2,000) at a time."""
+        page = self._call(lambda sf: sf.query(soql, include_deleted=include_deleted))
+        while True:
+            yield from (_without_attributes(record) for record in page["records"])
+            if page.get("done", True):
+                return
+            next_url = page["nextRecordsUrl"]
+            page = self._call(
+                lambda sf: sf.query_more(next_url, identifier_is_url=True)
+            )
+
+    def count(self, sobject: str, where: str = "") -> int:
+        soql = f"SELECT COUNT() FROM {sobject}" + (f" WHERE {where}" if where else "")
+        result = self._call(lambda sf: sf.query(soql))
+        return int(result["totalSize"])
+
+    def query_bulk(self, sobject: str, soql: str) -> Iterator[dict[str, Any]]:
+        """Yield every record of ``soql`` through a Bulk API 2.0 query job.
+
+        Values come back as CSV text; they are converted to the REST JSON types with
+        the object's describe so that callers see the same records either way.
+        """
+        types = {f["name"]: f["type"] for f in self.describe(sobject)["fields"]}
+        pages = self._call(lambda sf: list(getattr(sf.bulk2, sobject).query(soql, wait=0)))
+        for page in pages:
+            for row in csv.DictReader(io.StringIO(page)):
+                yield {name: _from_csv(value, types.get(name, "string")) for name, value in row.items()}
+
+    def limits(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._call(lambda sf: sf.limits())
+        return result
+
+    # Writing ---------------------------------------------------------------
+
+    def create(self, sobject: str, records: Sequence[dict[str, Any]]) -> list[SaveResult]:
+        """Insert up to 200 records through sObject Collections (allOrNone false)."""
+        body = [{"attributes": {"type": sobject}, **record} for record in records]
+        return self._collection("POST", body)
+
+    def update(self, sobject: str, records: Sequence[dict[str, Any]]) -> list[SaveResult]:
+        """Update up to 200 records (each has "Id") through sObject Collections."""
+        body = [{"attributes": {"type": sobject}, **record} for record in records]
+        return self._collection("PATCH", body)
+
+    def _collection(self, method: str, records: list[dict[str, Any]]) -> list[SaveResult]:
+        if len(records) > COLLECTION_SIZE:
+            raise ValueError(f"at most {COLLECTION_SIZE} records a call")
+        payload = {"allOrNone": False, "records": records}
+        results = self._call(
+            lambda sf: sf.restful("composite/sobjects", method=method, json=payload)
+        )
+        return [
+            SaveResult(
+                success=bool(item.get("success")),
+                id=item.get("id"),
+                errors=tuple(item.get("errors") or ()),
+            )
+            for item in results or []
+        ]
+
+
+def _without_attributes(record: dict[str, Any]) -> dict[str, Any]:
+    return {
+        key: _without_attributes(value) if isinstance(value, dict) else value
+        for key, value in record.items()
+        if key != "attributes"
+    }
+
+
+def _from_csv(value: str, field_type: str) -> Any:
+    if value == "":
+        return None
+    if field_type == "boolean":
+        return value.lower() == "true"
+    if field_type in ("int", "long"):
+        return int(float(value))
+    if field_type in ("double", "currency", "percent"):
+        return float(value)
+    if field_type == "datetime" and value.endswith("Z"):
+        return value[:-1] + "+0000"
+    return value

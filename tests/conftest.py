@@ -1,0 +1,41 @@
+"""Shared fixtures: embedded Redis when no REDIS_URL is given, users, orgs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from django.conf import settings
+from django.contrib.auth.models import User
+
+from datamigrator import embedded_redis
+from migrations_app.models import Org
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _redis_server() -> Iterator[None]:
+    """Start the embedded Redis for the session when REDIS_URL is not set."""
+    process = (
+        embedded_redis.start(settings.EMBEDDED_REDIS_SOCKET) if settings.EMBEDDED_REDIS else None
+    )
+    yield
+    if process is not None:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hasher(settings: pytest.FixtureRequest) -> None:
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def staff_user(db: None) -> User:
+    return User.objects.create_superuser("admin", "admin@example.com", "password")
+
+
+@pytest.fixture
+def org_pair(db: None) -> tuple[Org, Org]:
+    source = Org.objects.create(name="source", login_url="https://login.example.com")
+    target = Org.objects.create(name="target", login_url="https://login.example.com")
+    return source, target
