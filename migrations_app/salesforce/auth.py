@@ -47,7 +47,9 @@ def request_token(
     if response.status_code != 200:
         error = body.get("error") or f"HTTP {response.status_code}"
         description = body.get("error_description") or response.text[:200]
-        raise AuthenticationError(f"{login_url} refused the login: {error}: {description}", code=error)
+        raise AuthenticationError(
+            f"{login_url} refused the login: {error}: {description}", code=error
+        )
     if not body.get("access_token") or not body.get("instance_url"):
         raise AuthenticationError(f"{login_url} answered without an access token")
     return Token(
@@ -66,8 +68,14 @@ def client_credentials_form(client_id: str, client_secret: str) -> dict[str, str
     }
 
 
-def refresh_token_form(client_id: str, client_secret: str, refresh_token: str) -> dict[str, str]:
-    form = {"grant_type": "refresh_token", "client_id": client_id, "refresh_token": refresh_token}
+def refresh_token_form(
+    client_id: str, client_secret: str, refresh_token: str
+) -> dict[str, str]:
+    form = {
+        "grant_type": "refresh_token",
+        "client_id": client_id,
+        "refresh_token": refresh_token,
+    }
     if client_secret:
         form["client_secret"] = client_secret
     return form
@@ -94,7 +102,12 @@ def jwt_bearer_form(
 
 
 def authorization_code_form(
-    *, client_id: str, client_secret: str, code: str, redirect_uri: str, code_verifier: str
+    *,
+    client_id: str,
+    client_secret: str,
+    code: str,
+    redirect_uri: str,
+    code_verifier: str,
 ) -> dict[str, str]:
     form = {
         "grant_type": "authorization_code",

@@ -13,13 +13,17 @@ import io
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, TypedDict
 
 import requests
 from requests.adapters import HTTPAdapter
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceError as LibrarySalesforceError
-from simple_salesforce.exceptions import SalesforceExpiredSession
+from simple_salesforce.exceptions import (
+    SalesforceExpiredSession,
+    SalesforceOperationError,
+)
 from urllib3.util.retry import Retry
 
 from migrations_app.salesforce.auth import Token
@@ -147,10 +151,18 @@ class SalesforceClient:
             return action(self._sf)
         except SalesforceExpiredSession as exc:
             raise SalesforceError(
-                "Session expired or invalid", code="INVALID_SESSION_ID", status=401, permanent=True
+                "Session expired or invalid",
+                code="INVALID_SESSION_ID",
+                status=401,
+                permanent=True,
             ) from exc
         except LibrarySalesforceError as exc:
             raise error_from_content(exc.status, exc.content) from exc
+        except SalesforceOperationError as exc:
+            # A Bulk API job that failed or was aborted as a whole.
+            raise SalesforceError(
+                str(exc), code="BULK_JOB_FAILED", permanent=True
+            ) from exc
         except requests.RequestException as exc:
             raise SalesforceError(
                 f"Connection to {self.token.instance_url} failed: {exc}",
@@ -175,7 +187,9 @@ class SalesforceClient:
                 timeout=self.timeout,
             )
             if response.status_code in (401, 403):
-                raise SalesforceExpiredSession(url, response.status_code, "identity", response.text)
+                raise SalesforceExpiredSession(
+                    url, response.status_code, "identity", response.content
+                )
             response.raise_for_status()
             result: dict[str, Any] = response.json()
             return result
@@ -202,17 +216,16 @@ class SalesforceClient:
             )
         return self._describes[sobject]
 
-    def query(self, soql: str, *, include_deleted: bool = False) -> Iterator[dict[str, Any]]:
+    def query(
+        self, soql: str, *, include_deleted: bool = False
+    ) -> Iterator[dict[str, Any]]:
         """Yield every record of ``soql``, one REST page (up to 2,000) at a time."""
         page = self._call(lambda sf: sf.query(soql, include_deleted=include_deleted))
         while True:
             yield from (_without_attributes(record) for record in page["records"])
             if page.get("done", True):
                 return
-            next_url = page["nextRecordsUrl"]
-            page = self._call(
-                lambda sf: sf.query_more(next_url, identifier_is_url=True)
-            )
+            page = self._call(partial(_next_page, url=page["nextRecordsUrl"]))
 
     def count(self, sobject: str, where: str = "") -> int:
         soql = f"SELECT COUNT() FROM {sobject}" + (f" WHERE {where}" if where else "")
@@ -226,10 +239,15 @@ class SalesforceClient:
         the object's describe so that callers see the same records either way.
         """
         types = {f["name"]: f["type"] for f in self.describe(sobject)["fields"]}
-        pages = self._call(lambda sf: list(getattr(sf.bulk2, sobject).query(soql, wait=0)))
+        pages = self._call(
+            lambda sf: list(getattr(sf.bulk2, sobject).query(soql, wait=0))
+        )
         for page in pages:
             for row in csv.DictReader(io.StringIO(page)):
-                yield {name: _from_csv(value, types.get(name, "string")) for name, value in row.items()}
+                yield {
+                    name: _from_csv(value, types.get(name, "string"))
+                    for name, value in row.items()
+                }
 
     def limits(self) -> dict[str, Any]:
         result: dict[str, Any] = self._call(lambda sf: sf.limits())
@@ -237,17 +255,69 @@ class SalesforceClient:
 
     # Writing ---------------------------------------------------------------
 
-    def create(self, sobject: str, records: Sequence[dict[str, Any]]) -> list[SaveResult]:
+    def create(
+        self, sobject: str, records: Sequence[dict[str, Any]]
+    ) -> list[SaveResult]:
         """Insert up to 200 records through sObject Collections (allOrNone false)."""
         body = [{"attributes": {"type": sobject}, **record} for record in records]
         return self._collection("POST", body)
 
-    def update(self, sobject: str, records: Sequence[dict[str, Any]]) -> list[SaveResult]:
+    def update(
+        self, sobject: str, records: Sequence[dict[str, Any]]
+    ) -> list[SaveResult]:
         """Update up to 200 records (each has "Id") through sObject Collections."""
         body = [{"attributes": {"type": sobject}, **record} for record in records]
         return self._collection("PATCH", body)
 
-    def _collection(self, method: str, records: list[dict[str, Any]]) -> list[SaveResult]:
+    def bulk_write(
+        self,
+        sobject: str,
+        operation: str,
+        records: Sequence[dict[str, Any]],
+        *,
+        on_job: Callable[[str], None] | None = None,
+    ) -> list[SaveResult]:
+        """Insert or update many records through one Bulk API 2.0 ingest job.
+
+        ``on_job`` is told the job id before the data is uploaded, so a journal can
+        find the job's results if the answer is lost.
+        """
+        columns = sorted({name for record in records for name in record})
+        data = bulk_csv(records, columns, update=operation == "update")
+        sent_rows = list(csv.reader(io.StringIO(data)))[1:]
+
+        def run_job(sf: Salesforce) -> tuple[str, str]:
+            client = getattr(sf.bulk2, sobject)._client
+            job_id = client.create_job(operation)["id"]
+            if on_job:
+                on_job(job_id)
+            client.upload_job_data(job_id, data)
+            client.close_job(job_id)
+            client.wait_for_job(job_id, False, 0.2)
+            return (
+                client.get_ingest_results(job_id, "successfulResults"),
+                client.get_ingest_results(job_id, "failedResults"),
+            )
+
+        successful, failed = self._call(run_job)
+        return match_bulk_results(sent_rows, successful, failed)
+
+    def bulk_results(self, sobject: str, job_id: str) -> tuple[str, str]:
+        """The successful and failed result CSVs of an ingest job."""
+
+        def fetch(sf: Salesforce) -> tuple[str, str]:
+            client = getattr(sf.bulk2, sobject)._client
+            return (
+                client.get_ingest_results(job_id, "successfulResults"),
+                client.get_ingest_results(job_id, "failedResults"),
+            )
+
+        result: tuple[str, str] = self._call(fetch)
+        return result
+
+    def _collection(
+        self, method: str, records: list[dict[str, Any]]
+    ) -> list[SaveResult]:
         if len(records) > COLLECTION_SIZE:
             raise ValueError(f"at most {COLLECTION_SIZE} records a call")
         payload = {"allOrNone": False, "records": records}
@@ -262,6 +332,77 @@ class SalesforceClient:
             )
             for item in results or []
         ]
+
+
+def bulk_csv(
+    records: Sequence[dict[str, Any]], columns: Sequence[str], *, update: bool
+) -> str:
+    """Bulk API 2.0 ingest CSV. On update an empty cell means "leave as is", so a
+    null is sent as #N/A, which Salesforce reads as "set to null"."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    for record in records:
+        writer.writerow([_to_csv(record.get(name), update=update) for name in columns])
+    return buffer.getvalue()
+
+
+def _to_csv(value: Any, *, update: bool) -> str:
+    if value is None:
+        return "#N/A" if update else ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def match_bulk_results(
+    sent_rows: list[list[str]], successful: str, failed: str
+) -> list[SaveResult]:
+    """Pair Bulk API result rows with the rows sent, in the order sent.
+
+    Bulk results come back in no particular order but echo the columns sent, so a row
+    is recognised by its values; identical rows are interchangeable.
+    """
+    waiting: dict[tuple[str, ...], list[int]] = {}
+    for position, sent in enumerate(sent_rows):
+        waiting.setdefault(tuple(sent), []).append(position)
+    results: list[SaveResult | None] = [None] * len(sent_rows)
+    for row in csv.DictReader(io.StringIO(successful)):
+        if positions := waiting.get(_echoed_columns(row)):
+            results[positions.pop(0)] = SaveResult(success=True, id=row["sf__Id"])
+    for row in csv.DictReader(io.StringIO(failed)):
+        if positions := waiting.get(_echoed_columns(row)):
+            error = _bulk_error(row["sf__Error"])
+            results[positions.pop(0)] = SaveResult(
+                success=False, id=row.get("sf__Id") or None, errors=(error,)
+            )
+    missing = FieldError(
+        statusCode="UNPROCESSED", message="Bulk API did not process this row", fields=[]
+    )
+    return [
+        result or SaveResult(success=False, id=None, errors=(missing,))
+        for result in results
+    ]
+
+
+def _echoed_columns(row: dict[str, str]) -> tuple[str, ...]:
+    return tuple(value for name, value in row.items() if not name.startswith("sf__"))
+
+
+def _bulk_error(text: str) -> FieldError:
+    """Parse "CODE:message:field1,field2 --" from a failedResults row."""
+    code, _, rest = text.partition(":")
+    message, _, fields = rest.rstrip(" -").rpartition(":")
+    if not message:
+        message, fields = fields, ""
+    return FieldError(
+        statusCode=code, message=message, fields=[f for f in fields.split(",") if f]
+    )
+
+
+def _next_page(sf: Salesforce, *, url: str) -> dict[str, Any]:
+    result: dict[str, Any] = sf.query_more(url, identifier_is_url=True)
+    return result
 
 
 def _without_attributes(record: dict[str, Any]) -> dict[str, Any]:

@@ -18,7 +18,12 @@ class SalesforceError(Exception):
     """
 
     def __init__(
-        self, message: str, *, code: str = "", status: int | None = None, permanent: bool
+        self,
+        message: str,
+        *,
+        code: str = "",
+        status: int | None = None,
+        permanent: bool,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -42,5 +47,8 @@ def error_from_content(status: int, content: Any) -> SalesforceError:
         message = str(content[0].get("message", message))
     transient = code in TRANSIENT_CODES or status >= 500
     return SalesforceError(
-        f"{code or status}: {message}", code=code, status=status, permanent=not transient
+        f"{code or status}: {message}",
+        code=code,
+        status=status,
+        permanent=not transient,
     )

@@ -7,10 +7,21 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from migrations_app.models import AuditEvent, AuthMethod, MappingStatus, Org, RecordMapping
+from migrations_app.crypto import rotate
+from migrations_app.models import (
+    AuditEvent,
+    AuthMethod,
+    MappingStatus,
+    Org,
+    RecordMapping,
+)
 from migrations_app.salesforce import auth
-from migrations_app.salesforce.client import Identity, SalesforceClient, build_session
-from migrations_app.salesforce.client import ApiUsage
+from migrations_app.salesforce.client import (
+    ApiUsage,
+    Identity,
+    SalesforceClient,
+    build_session,
+)
 from migrations_app.salesforce.errors import SalesforceError
 from migrations_app.services.errors import MigrationError
 
@@ -23,13 +34,21 @@ def org_token(org: Org) -> auth.Token:
     method = org.auth_method
     if method == AuthMethod.ACCESS_TOKEN:
         if not secrets.get("access_token") or not org.instance_url:
-            raise MigrationError(f"{org.name}: the access-token method needs a token and an instance URL")
-        return auth.Token(access_token=secrets["access_token"], instance_url=org.instance_url)
+            raise MigrationError(
+                f"{org.name}: the access-token method needs a token and an instance URL"
+            )
+        return auth.Token(
+            access_token=secrets["access_token"], instance_url=org.instance_url
+        )
     if method == AuthMethod.CLIENT_CREDENTIALS:
-        form = auth.client_credentials_form(org.client_id, secrets.get("client_secret", ""))
+        form = auth.client_credentials_form(
+            org.client_id, secrets.get("client_secret", "")
+        )
     elif method == AuthMethod.WEB_SERVER:
         if not secrets.get("refresh_token"):
-            raise MigrationError(f"{org.name}: not connected yet; use Connect org first")
+            raise MigrationError(
+                f"{org.name}: not connected yet; use Connect org first"
+            )
         form = auth.refresh_token_form(
             org.client_id, secrets.get("client_secret", ""), secrets["refresh_token"]
         )
@@ -55,7 +74,9 @@ def org_client(org: Org) -> SalesforceClient:
             reauthenticate=lambda: org_token(org),
         )
     except SalesforceError as exc:
-        raise MigrationError(f"{org.name}: {exc.message}", permanent=exc.permanent) from exc
+        raise MigrationError(
+            f"{org.name}: {exc.message}", permanent=exc.permanent
+        ) from exc
 
 
 def org_check_connection(*, org: Org) -> Identity:
@@ -74,7 +95,9 @@ def org_check_connection(*, org: Org) -> Identity:
             connection_error=message,
             last_checked_at=timezone.now(),
         )
-        raise MigrationError(message if message.startswith(org.name) else f"{org.name}: {message}") from exc
+        raise MigrationError(
+            message if message.startswith(org.name) else f"{org.name}: {message}"
+        ) from exc
     _record_identity(org, identity, client.token.instance_url)
     return identity
 
@@ -114,7 +137,11 @@ def _outdate_mappings_after_refresh(org: Org, old_id: str, new_id: str) -> None:
     AuditEvent.objects.create(
         action="org_identity_changed",
         org=org,
-        details={"old_organization_id": old_id, "new_organization_id": new_id, "mappings_outdated": count},
+        details={
+            "old_organization_id": old_id,
+            "new_organization_id": new_id,
+            "mappings_outdated": count,
+        },
     )
 
 
@@ -143,7 +170,11 @@ def org_add(
     with transaction.atomic():
         org.save()
         _record_identity(org, identity, org.instance_url)
-        AuditEvent.objects.create(action="org_added", org=org, details={"organization_id": identity.organization_id})
+        AuditEvent.objects.create(
+            action="org_added",
+            org=org,
+            details={"organization_id": identity.organization_id},
+        )
     return org
 
 
@@ -155,3 +186,14 @@ def _connect_unsaved(org: Org) -> Identity:
         raise MigrationError(f"{org.name}: {exc.message}") from exc
     org.instance_url = client.token.instance_url
     return identity
+
+
+def org_rotate_credentials() -> int:
+    """Re-encrypt every org's secrets with the first encryption key; return how many."""
+    count = 0
+    with transaction.atomic():
+        for org in Org.objects.select_for_update().exclude(credentials_encrypted=""):
+            org.credentials_encrypted = rotate(org.credentials_encrypted)
+            org.save(update_fields=["credentials_encrypted", "updated_at"])
+            count += 1
+    return count

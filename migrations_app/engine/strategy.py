@@ -1,0 +1,56 @@
+"""What to do with one source record, per record-mapping strategy (DESIGN.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Strategy(StrEnum):
+    NONE = "none"
+    VEID = "veid"
+    VEID_MATCH = "veid_match"
+
+
+class Action(StrEnum):
+    INSERT = "insert"
+    UPDATE = "update"
+    ADOPT = "adopt"
+    AMBIGUOUS = "ambiguous"
+    # The mapping exists but can no longer be trusted: fail until the user repairs it.
+    OUTDATED = "outdated"
+
+
+@dataclass(frozen=True)
+class Mapped:
+    target_id: str
+    outdated: bool = False
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Action
+    target_id: str | None = None
+    candidates: tuple[str, ...] = ()
+
+
+def decide(
+    strategy: Strategy, *, mapping: Mapped | None, matches: Sequence[str] = ()
+) -> Decision:
+    """Decide insert, update, adopt or ambiguous for one source record.
+
+    ``matches`` are the unmapped target records whose match key equals the record's;
+    only ``veid_match`` looks at them, and only for records without a mapping.
+    """
+    if strategy is Strategy.NONE:
+        return Decision(Action.INSERT)
+    if mapping is not None:
+        if mapping.outdated:
+            return Decision(Action.OUTDATED, mapping.target_id)
+        return Decision(Action.UPDATE, mapping.target_id)
+    if strategy is Strategy.VEID or not matches:
+        return Decision(Action.INSERT)
+    if len(matches) == 1:
+        return Decision(Action.ADOPT, matches[0])
+    return Decision(Action.AMBIGUOUS, candidates=tuple(matches))

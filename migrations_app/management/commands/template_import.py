@@ -1,0 +1,49 @@
+"""Create or replace a template from its JSON file."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from migrations_app.services.templates import template_import
+
+
+class Command(BaseCommand):
+    help = "Import a template from a JSON file (FILE may be - for standard input)."
+    stealth_options = ("stdin",)
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("file", help="template JSON file, or - to read stdin")
+        parser.add_argument(
+            "--replace",
+            action="store_true",
+            help="replace the template of the same name (its runs keep their copy)",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        text = _read(options["file"], options.get("stdin") or sys.stdin)
+        try:
+            template = template_import(data=text, replace=options["replace"])
+        except ValidationError as exc:
+            problems = "\n".join(f"  {message}" for message in exc.messages)
+            message = f"{options['file']} is not a valid template:\n{problems}"
+            raise CommandError(message) from exc
+        sobjects = ", ".join(item.sobject for item in template.template_objects.all())
+        self.stdout.write(f'Imported template "{template.name}": {sobjects}')
+
+
+def _read(file: str, stdin: Any) -> str:
+    if file == "-":
+        return str(stdin.read())
+    try:
+        return Path(file).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CommandError(f"Cannot read {file}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise CommandError(
+            f"{file} is not UTF-8 text (invalid byte at offset {exc.start})"
+        ) from exc

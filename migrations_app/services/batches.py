@@ -1,0 +1,564 @@
+"""One batch of up to 200 source records: decide, write, record.
+
+The engine decides; this module fetches what the decisions need (mappings, matches),
+sends the writes and records their results in one transaction per batch.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from migrations_app.engine import soql
+from migrations_app.engine.planning import RECORD_TYPE_OBJECT, USER_OBJECT, ObjectPlan
+from migrations_app.engine.records import build_payload, match_key_value, values_hash
+from migrations_app.engine.strategy import Action, Decision, Mapped, Strategy, decide
+from migrations_app.models import IssueKind, MappingStatus, RecordIssue, RecordMapping
+from migrations_app.salesforce.client import SaveResult
+from migrations_app.salesforce.errors import SalesforceError
+from migrations_app.services import journal
+from migrations_app.services.context import (
+    RunContext,
+    add_counts,
+    chunked,
+    record_issue,
+)
+
+# Codes an update gets when its target record is gone; checked against the target.
+GONE_CODES = frozenset(
+    {"ENTITY_IS_DELETED", "INVALID_CROSS_REFERENCE_KEY", "NOT_FOUND"}
+)
+# Stands for "the parent would have been inserted" in a dry run.
+DRY_RUN_ID = "(would be inserted)"
+MATCH_QUERY_CHUNK = 100
+COLLECTION_BATCH_SIZE = 200
+# Above BULK_WRITE_THRESHOLD records, a batch is one Bulk API 2.0 job of this many.
+BULK_BATCH_SIZE = 10_000
+
+Known = dict[str, RecordMapping]
+
+
+@dataclass
+class Prepared:
+    source_id: str
+    decision: Decision
+    values: dict[str, Any]
+    mapping: RecordMapping | None = None
+
+    @property
+    def hash(self) -> str:
+        return values_hash(self.values)
+
+
+@dataclass
+class BatchResult:
+    """Everything a batch records in its closing transaction."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    issues: list[RecordIssue] = field(default_factory=list)
+    new_mappings: list[RecordMapping] = field(default_factory=list)
+    written: list[Prepared] = field(default_factory=list)
+    gone: list[Prepared] = field(default_factory=list)
+
+
+def load_mappings(
+    context: RunContext, plan: ObjectPlan, page: Sequence[dict[str, Any]]
+) -> Known:
+    """The mappings of a page's records and of their parents, in one query."""
+    if context.strategy is Strategy.NONE:
+        return {}
+    ids = {record["Id"] for record in page}
+    for record in page:
+        ids.update(record[name] for name in plan.references if record.get(name))
+    rows = RecordMapping.objects.filter(
+        source_org=context.run.source_org_id,
+        target_org=context.run.target_org_id,
+        source_id__in=ids,
+    )
+    return {row.source_id: row for row in rows}
+
+
+def process_batch(
+    context: RunContext,
+    plan: ObjectPlan,
+    records: Sequence[dict[str, Any]],
+    known: Known,
+    *,
+    defer_self: bool,
+) -> None:
+    result = BatchResult(counts=Counter(selected=len(records)))
+    matches = find_matches(context, plan, records, known)
+    inserts, updates = [], []
+    for record in records:
+        prepared = _prepare_record(
+            context, plan, record, known, matches, result, defer_self
+        )
+        if prepared is None:
+            continue
+        if prepared.decision.action is Action.INSERT:
+            inserts.append(prepared)
+        elif _unchanged(context, prepared):
+            result.counts["unchanged"] += 1
+        else:
+            updates.append(prepared)
+    if context.run.dry_run:
+        _count_dry_run(context, inserts, updates, result)
+        _record(context, plan, result)
+        return
+    entry = (
+        journal.journal_open(context.run, plan.sobject, inserts) if inserts else None
+    )
+    insert_results = _send(
+        _writer(context, "insert", len(inserts), entry),
+        plan,
+        [p.values for p in inserts],
+    )
+    update_rows = [{"Id": p.decision.target_id, **p.values} for p in updates]
+    update_results = _send(
+        _writer(context, "update", len(updates), None), plan, update_rows
+    )
+    _collect_inserts(context, plan, inserts, insert_results, result)
+    _collect_updates(context, plan, updates, update_results, result)
+    _record(context, plan, result, entry)
+
+
+def _prepare_record(
+    context: RunContext,
+    plan: ObjectPlan,
+    record: dict[str, Any],
+    known: Known,
+    matches: dict[str, list[str]],
+    result: BatchResult,
+    defer_self: bool,
+) -> Prepared | None:
+    source_id = record["Id"]
+    mapping = known.get(source_id)
+    mapped = (
+        Mapped(mapping.target_id, mapping.status == MappingStatus.OUTDATED)
+        if mapping
+        else None
+    )
+    decision = decide(
+        context.strategy, mapping=mapped, matches=matches.get(source_id, ())
+    )
+    if decision.action is Action.AMBIGUOUS:
+        result.counts["ambiguous"] += 1
+        result.issues.append(
+            record_issue(
+                context.run,
+                plan,
+                kind=IssueKind.AMBIGUOUS,
+                source_id=source_id,
+                code="AMBIGUOUS_MATCH",
+                message=f"{len(decision.candidates)} target records have the same match key "
+                f"({', '.join(plan.spec.match_key)}): {', '.join(decision.candidates)}",
+            )
+        )
+        return None
+    if decision.action is Action.OUTDATED:
+        result.counts["failed"] += 1
+        result.issues.append(
+            record_issue(
+                context.run,
+                plan,
+                kind=IssueKind.FAILED,
+                source_id=source_id,
+                code="MAPPING_OUTDATED",
+                target_id=decision.target_id or "",
+                message=f"The mapping to {decision.target_id} is outdated ({mapping.outdated_reason if mapping else ''}); repair it before this record can be migrated",
+            )
+        )
+        return None
+    fields = (
+        plan.insert_fields if decision.action is Action.INSERT else plan.update_fields
+    )
+    skip = (
+        *plan.deferred_fields,
+        *((plan.self_lookup,) if defer_self and plan.self_lookup else ()),
+    )
+    payload = build_payload(
+        record,
+        fields=fields,
+        references=plan.references,
+        resolve=_resolver(context, known),
+        skip=skip,
+    )
+    for missing in payload.missing:
+        fails = (
+            plan.spec.missing_parent_policy == "fail_record"
+            and USER_OBJECT not in plan.references[missing.field]
+        )
+        result.issues.append(
+            record_issue(
+                context.run,
+                plan,
+                kind=IssueKind.FAILED if fails else IssueKind.WARNING,
+                source_id=source_id,
+                code="MISSING_PARENT",
+                fields=[missing.field],
+                message=f"{missing.field} points to {missing.source_id}, which has no record in the target org"
+                + ("" if fails else "; left empty"),
+            )
+        )
+        if fails:
+            result.counts["failed"] += 1
+            return None
+    return Prepared(source_id, decision, payload.values, mapping)
+
+
+def _resolver(
+    context: RunContext, known: Known
+) -> Callable[[str, tuple[str, ...], str], str | None]:
+    def resolve(name: str, references: tuple[str, ...], source_id: str) -> str | None:
+        if USER_OBJECT in references and source_id.startswith("005"):
+            return context.users.get(source_id) or context.fallback_owner
+        if references == (RECORD_TYPE_OBJECT,):
+            return context.record_types.get(source_id)
+        mapping = known.get(source_id)
+        if mapping is not None and mapping.status == MappingStatus.ACTIVE:
+            return mapping.target_id
+        return context.run_inserts.get(source_id)
+
+    return resolve
+
+
+def _unchanged(context: RunContext, prepared: Prepared) -> bool:
+    """Whether an update would send exactly what the mapping last wrote."""
+    if not context.run.options.get("only_changed", True):
+        return False
+    mapping = prepared.mapping
+    return (
+        prepared.decision.action is Action.UPDATE
+        and mapping is not None
+        and mapping.values_hash == prepared.hash
+    )
+
+
+def find_matches(
+    context: RunContext,
+    plan: ObjectPlan,
+    records: Sequence[dict[str, Any]],
+    known: Known,
+) -> dict[str, list[str]]:
+    """For veid_match: unmapped target records whose match key equals each unmapped record's."""
+    key_fields = plan.spec.match_key
+    if context.strategy is not Strategy.VEID_MATCH or not key_fields:
+        return {}
+    keys = {
+        r["Id"]: match_key_value(r, key_fields) for r in records if r["Id"] not in known
+    }
+    wanted = {key for key in keys.values() if key is not None}
+    if not wanted:
+        return {}
+    candidates = _target_candidates(context, plan, wanted)
+    claimed = Counter(
+        target for key in keys.values() if key for target in candidates.get(key, [])
+    )
+    matches = {}
+    for source_id, key in keys.items():
+        found = candidates.get(key, []) if key else []
+        # Two source records wanting the same target record cannot both adopt it.
+        matches[source_id] = found if all(claimed[t] == 1 for t in found) else found * 2
+    return matches
+
+
+def _target_candidates(
+    context: RunContext, plan: ObjectPlan, wanted: set[tuple[str, ...]]
+) -> dict[tuple[str, ...], list[str]]:
+    key_fields = plan.spec.match_key
+    found: dict[tuple[str, ...], list[str]] = {}
+    for chunk in chunked(sorted(wanted), MATCH_QUERY_CHUNK):
+        conditions = [
+            soql.in_list(name, {key[i] for key in chunk})
+            for i, name in enumerate(key_fields)
+        ]
+        for record in context.target.query(
+            soql.select(plan.sobject, ["Id", *key_fields], conditions)
+        ):
+            key = match_key_value(record, key_fields)
+            if key in wanted:
+                found.setdefault(key, []).append(record["Id"])
+    mapped = set(
+        RecordMapping.objects.filter(
+            source_org=context.run.source_org_id,
+            target_org=context.run.target_org_id,
+            target_id__in=[t for targets in found.values() for t in targets],
+        ).values_list("target_id", flat=True)
+    )
+    return {
+        key: [t for t in targets if t not in mapped] for key, targets in found.items()
+    }
+
+
+def _writer(
+    context: RunContext, operation: str, count: int, entry: journal.Entry | None
+) -> Callable[[str, Sequence[dict[str, Any]]], list[SaveResult]]:
+    """sObject Collections for a call's worth of records, Bulk API 2.0 above that."""
+    if count <= COLLECTION_BATCH_SIZE:
+        return context.target.create if operation == "insert" else context.target.update
+
+    def bulk(sobject: str, records: Sequence[dict[str, Any]]) -> list[SaveResult]:
+        on_job = (
+            (lambda job_id: journal.journal_set_job(entry, job_id)) if entry else None
+        )
+        return context.target.bulk_write(sobject, operation, records, on_job=on_job)
+
+    return bulk
+
+
+def _send(
+    write: Callable[[str, Sequence[dict[str, Any]]], list[SaveResult]],
+    plan: ObjectPlan,
+    records: list[dict[str, Any]],
+) -> list[SaveResult]:
+    """Send a write; a refusal of the whole call becomes a failure of each record.
+
+    A transient failure propagates: the journal entry stays in doubt and the run is
+    interrupted, to be reconciled when it resumes.
+    """
+    if not records:
+        return []
+    try:
+        return write(plan.sobject, records)
+    except SalesforceError as exc:
+        if not exc.permanent:
+            raise journal.WriteInDoubt(str(exc)) from exc
+        error = {
+            "statusCode": exc.code or "ERROR",
+            "message": exc.message,
+            "fields": [],
+        }
+        return [SaveResult(success=False, id=None, errors=(error,)) for _ in records]  # type: ignore[arg-type]
+
+
+def _collect_inserts(
+    context: RunContext,
+    plan: ObjectPlan,
+    inserts: list[Prepared],
+    results: list[SaveResult],
+    result: BatchResult,
+) -> None:
+    for prepared, saved in zip(inserts, results, strict=True):
+        if not saved.success or not saved.id:
+            _failed(context, plan, prepared, saved, result)
+            continue
+        result.counts["inserted"] += 1
+        if context.writes_mappings:
+            result.new_mappings.append(
+                new_mapping(
+                    context, plan.sobject, prepared.source_id, saved.id, prepared.hash
+                )
+            )
+        else:
+            context.run_inserts[prepared.source_id] = saved.id
+
+
+def _collect_updates(
+    context: RunContext,
+    plan: ObjectPlan,
+    updates: list[Prepared],
+    results: list[SaveResult],
+    result: BatchResult,
+) -> None:
+    gone_candidates = []
+    for prepared, saved in zip(updates, results, strict=True):
+        if saved.success:
+            adopted = prepared.decision.action is Action.ADOPT
+            result.counts["adopted" if adopted else "updated"] += 1
+            if adopted:
+                result.new_mappings.append(
+                    new_mapping(
+                        context,
+                        plan.sobject,
+                        prepared.source_id,
+                        prepared.decision.target_id or "",
+                        prepared.hash,
+                    )
+                )
+            else:
+                result.written.append(prepared)
+        elif saved.error_code in GONE_CODES:
+            gone_candidates.append((prepared, saved))
+        else:
+            _failed(context, plan, prepared, saved, result)
+    _check_gone(context, plan, gone_candidates, result)
+
+
+def _check_gone(
+    context: RunContext,
+    plan: ObjectPlan,
+    candidates: list[tuple[Prepared, SaveResult]],
+    result: BatchResult,
+) -> None:
+    """Updates that failed as if their target were gone: ask the target which really are."""
+    if not candidates:
+        return
+    ids = [p.decision.target_id for p, _ in candidates]
+    alive = {
+        r["Id"]
+        for r in context.target.query(
+            soql.select(plan.sobject, ["Id"], [soql.in_list("Id", ids)])
+        )
+    }
+    for prepared, saved in candidates:
+        if (
+            prepared.decision.target_id in alive
+            or prepared.decision.action is Action.ADOPT
+        ):
+            _failed(context, plan, prepared, saved, result)
+            continue
+        result.counts["failed"] += 1
+        result.gone.append(prepared)
+        result.issues.append(
+            record_issue(
+                context.run,
+                plan,
+                kind=IssueKind.FAILED,
+                source_id=prepared.source_id,
+                target_id=prepared.decision.target_id or "",
+                code="TARGET_DELETED",
+                message=f"The mapped target record {prepared.decision.target_id} was deleted in the target org; "
+                "it is not re-inserted and its mapping is marked outdated until you repair it",
+            )
+        )
+
+
+def _failed(
+    context: RunContext,
+    plan: ObjectPlan,
+    prepared: Prepared,
+    saved: SaveResult,
+    result: BatchResult,
+) -> None:
+    result.counts["failed"] += 1
+    result.issues.append(
+        record_issue(
+            context.run,
+            plan,
+            kind=IssueKind.FAILED,
+            source_id=prepared.source_id,
+            target_id=prepared.decision.target_id or "",
+            code=saved.error_code,
+            message=saved.error_message,
+            fields=saved.error_fields,
+        )
+    )
+
+
+def new_mapping(
+    context: RunContext, sobject: str, source_id: str, target_id: str, hash_: str
+) -> RecordMapping:
+    return RecordMapping(
+        source_org_id=context.run.source_org_id,
+        target_org_id=context.run.target_org_id,
+        sobject=sobject,
+        source_id=source_id,
+        target_id=target_id,
+        target_organization_id=context.run.target_organization_id,
+        created_by_run=context.run,
+        last_written_by_run=context.run,
+        values_hash=hash_,
+    )
+
+
+def _count_dry_run(
+    context: RunContext,
+    inserts: list[Prepared],
+    updates: list[Prepared],
+    result: BatchResult,
+) -> None:
+    result.counts["inserted"] += len(inserts)
+    for prepared in inserts:
+        context.run_inserts[prepared.source_id] = DRY_RUN_ID
+    for prepared in updates:
+        result.counts[
+            "adopted" if prepared.decision.action is Action.ADOPT else "updated"
+        ] += 1
+
+
+def _record(
+    context: RunContext,
+    plan: ObjectPlan,
+    result: BatchResult,
+    entry: journal.Entry | None = None,
+) -> None:
+    """Save the batch's mappings, issues and counters, and settle its journal entry."""
+    now = timezone.now()
+    with transaction.atomic():
+        RecordMapping.objects.bulk_create(result.new_mappings)
+        for prepared in result.written:
+            RecordMapping.objects.filter(pk=prepared.mapping.pk).update(  # type: ignore[union-attr]
+                values_hash=prepared.hash,
+                last_written_by_run=context.run,
+                updated_at=now,
+            )
+        if result.gone:
+            RecordMapping.objects.filter(
+                pk__in=[p.mapping.pk for p in result.gone if p.mapping]
+            ).update(
+                status=MappingStatus.OUTDATED,
+                updated_at=now,
+                outdated_reason=f"target record deleted (found by run {context.run.pk})",
+            )
+        RecordIssue.objects.bulk_create(result.issues)
+        add_counts(context.run, plan.sobject, dict(result.counts))
+        if entry is not None:
+            journal.journal_close(entry)
+
+
+def second_pass(context: RunContext, plan: ObjectPlan) -> None:
+    """Set lookups that could not be set on insert: cycle fields and very deep hierarchies."""
+    fields = list(plan.deferred_fields)
+    conditions = [plan.spec.filter]
+    if plan.self_lookup and plan.self_relationship:
+        fields.append(plan.self_lookup)
+        deep = soql.hierarchy_level(
+            plan.self_lookup, plan.self_relationship, soql.MAX_LEVEL_DEPTH
+        )
+        if not plan.deferred_fields:
+            conditions.append(deep)
+    if not fields or context.run.dry_run:
+        return
+    conditions.append(" OR ".join(f"{name} != null" for name in fields))
+    query = soql.select(plan.sobject, ["Id", *fields], conditions)
+    for page in chunked(context.source.query(query), 2000):
+        known = load_mappings(context, plan, page)
+        for batch in chunked(page, 200):
+            _second_pass_batch(context, plan, batch, known, fields)
+
+
+def _second_pass_batch(
+    context: RunContext,
+    plan: ObjectPlan,
+    records: list[dict[str, Any]],
+    known: Known,
+    fields: list[str],
+) -> None:
+    result = BatchResult()
+    resolve = _resolver(context, known)
+    updates = []
+    for record in records:
+        target_id = resolve("Id", (plan.sobject,), record["Id"])
+        payload = build_payload(
+            record, fields=fields, references=plan.references, resolve=resolve
+        )
+        if target_id and payload.values:
+            updates.append(
+                Prepared(
+                    record["Id"], Decision(Action.UPDATE, target_id), payload.values
+                )
+            )
+    results = _send(
+        context.target.update,
+        plan,
+        [{"Id": p.decision.target_id, **p.values} for p in updates],
+    )
+    for prepared, saved in zip(updates, results, strict=True):
+        if not saved.success:
+            _failed(context, plan, prepared, saved, result)
+    RecordIssue.objects.bulk_create(result.issues)

@@ -1,0 +1,75 @@
+"""What a run carries from batch to batch, and the small helpers batches share."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+
+from django.db.models import F
+
+from migrations_app.engine.planning import MigrationPlan, ObjectPlan
+from migrations_app.engine.strategy import Strategy
+from migrations_app.models import RecordIssue, Run, RunObjectStat
+from migrations_app.salesforce.client import SalesforceClient
+
+Progress = Callable[[str, int], None]
+
+
+@dataclass
+class RunContext:
+    run: Run
+    strategy: Strategy
+    source: SalesforceClient
+    target: SalesforceClient
+    target_user_id: str
+    plan: MigrationPlan
+    progress: Progress | None
+    users: dict[str, str] = field(default_factory=dict)
+    record_types: dict[str, str] = field(default_factory=dict)
+    fallback_owner: str | None = None
+    # Source id -> target id of this run's own inserts: how lookups resolve in a `none`
+    # run, and (with a placeholder id) how a dry run knows a parent would exist.
+    run_inserts: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def writes_mappings(self) -> bool:
+        return self.strategy is not Strategy.NONE and not self.run.dry_run
+
+
+def chunked[T](items: Iterable[T], size: int) -> Iterator[list[T]]:
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+def record_issue(
+    run: Run,
+    plan: ObjectPlan,
+    *,
+    kind: str,
+    source_id: str,
+    message: str,
+    code: str = "",
+    target_id: str = "",
+    fields: list[str] | None = None,
+) -> RecordIssue:
+    return RecordIssue(
+        run=run,
+        kind=kind,
+        sobject=plan.sobject,
+        source_id=source_id,
+        target_id=target_id or "",
+        error_code=code,
+        message=message,
+        fields=fields or [],
+    )
+
+
+def add_counts(run: Run, sobject: str, counts: dict[str, int]) -> None:
+    """Add batch counts to the object's stats and the run's totals (inside a transaction)."""
+    changes = {name: F(name) + value for name, value in counts.items() if value}
+    if not changes:
+        return
+    RunObjectStat.objects.filter(run=run, sobject=sobject).update(**changes)
+    Run.objects.filter(pk=run.pk).update(**changes)

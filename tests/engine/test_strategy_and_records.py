@@ -1,0 +1,77 @@
+"""Strategy decisions, payload building and SOQL text."""
+
+from __future__ import annotations
+
+import pytest
+
+from migrations_app.engine import soql
+from migrations_app.engine.records import build_payload, match_key_value, same_values, values_hash
+from migrations_app.engine.strategy import Action, Mapped, Strategy, decide
+
+TARGET = "0030B0000000001AAA"
+OTHER = "0030B0000000002AAA"
+
+
+@pytest.mark.parametrize(
+    ("strategy", "mapping", "matches", "action", "target"),
+    [
+        (Strategy.NONE, Mapped(TARGET), [OTHER], Action.INSERT, None),
+        (Strategy.VEID, None, [OTHER], Action.INSERT, None),
+        (Strategy.VEID, Mapped(TARGET), [], Action.UPDATE, TARGET),
+        (Strategy.VEID, Mapped(TARGET, outdated=True), [], Action.OUTDATED, TARGET),
+        (Strategy.VEID_MATCH, None, [], Action.INSERT, None),
+        (Strategy.VEID_MATCH, None, [OTHER], Action.ADOPT, OTHER),
+        (Strategy.VEID_MATCH, None, [TARGET, OTHER], Action.AMBIGUOUS, None),
+        (Strategy.VEID_MATCH, Mapped(TARGET), [OTHER], Action.UPDATE, TARGET),
+    ],
+)
+def test_decide(strategy: Strategy, mapping: Mapped | None, matches: list[str], action: Action, target: str | None) -> None:
+    decision = decide(strategy, mapping=mapping, matches=matches)
+    assert decision.action is action
+    assert decision.target_id == target
+
+
+def test_payload_rewrites_lookups_and_reports_missing_parents() -> None:
+    parents = {"001A": "001B"}
+    payload = build_payload(
+        {"Id": "003A", "LastName": "Ng", "AccountId": "001A", "ReportsToId": "003Z", "Email": None},
+        fields=("LastName", "AccountId", "ReportsToId", "Email"),
+        references={"AccountId": ("Account",), "ReportsToId": ("Contact",)},
+        resolve=lambda field, refs, source_id: parents.get(source_id),
+    )
+    assert payload.values == {"LastName": "Ng", "AccountId": "001B", "Email": None}
+    assert [(m.field, m.source_id) for m in payload.missing] == [("ReportsToId", "003Z")]
+
+
+def test_values_hash_ignores_key_order_and_sees_value_changes() -> None:
+    assert values_hash({"a": 1, "b": "x"}) == values_hash({"b": "x", "a": 1})
+    assert values_hash({"a": 1}) != values_hash({"a": 2})
+
+
+def test_match_key_is_case_insensitive_and_empty_keys_do_not_match() -> None:
+    assert match_key_value({"Email": " Alice@Example.com "}, ["Email"]) == ("alice@example.com",)
+    assert match_key_value({"Email": ""}, ["Email"]) is None
+    assert match_key_value({"Name": "A", "BillingCity": None}, ["Name", "BillingCity"]) is None
+
+
+def test_same_values_compares_as_salesforce_returns_them() -> None:
+    assert same_values({"Amount": 10, "CloseDate": "2024-01-15"}, {"Amount": 10.0, "CloseDate": "2024-01-15"})
+    assert same_values({"When__c": "2024-01-15T10:30:00Z"}, {"When__c": "2024-01-15T10:30:00.000+0000"})
+    assert not same_values({"LastName": "Ng"}, {"LastName": "Ngo"})
+
+
+def test_quote_escapes_quotes_and_backslashes() -> None:
+    assert soql.quote("O'Brien\\") == "'O\\'Brien\\\\'"
+    assert soql.in_list("Email", ["a", "b"]) == "Email IN ('a', 'b')"
+    assert soql.select("Contact", ["Id"], ["", "A = 1", "B = 2 OR C = 3"]) == (
+        "SELECT Id FROM Contact WHERE (A = 1) AND (B = 2 OR C = 3)"
+    )
+
+
+def test_hierarchy_levels_partition_the_tree() -> None:
+    assert soql.hierarchy_level("ParentId", "Parent", 0) == "ParentId = null"
+    assert soql.hierarchy_level("ParentId", "Parent", 1) == "ParentId != null AND Parent.ParentId = null"
+    assert soql.hierarchy_level("ParentId", "Parent", 2) == (
+        "Parent.ParentId != null AND Parent.Parent.ParentId = null"
+    )
+    assert soql.hierarchy_level("ParentId", "Parent", 5) == "Parent.Parent.Parent.Parent.ParentId != null"
