@@ -1,0 +1,71 @@
+"""Two emulated orgs served over HTTPS, registered as Orgs through the real login flow."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from migrations_app.models import Org, Run, Template
+from migrations_app.selectors import run_result
+from migrations_app.services.orgs import org_add
+from migrations_app.services.runs import run_create, run_execute
+from migrations_app.services.templates import template_import
+from salesforce_emulator import Emulator
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="session")
+def emulator() -> Iterator[Emulator]:
+    with Emulator(orgs=["source", "target"], port=0) as emu:
+        yield emu
+
+
+@dataclass
+class OrgPair:
+    emulator: Emulator
+    source: Org
+    target: Org
+
+    @property
+    def source_org(self) -> Any:
+        return self.emulator.org("source")
+
+    @property
+    def target_org(self) -> Any:
+        return self.emulator.org("target")
+
+    def migrate(self, template: Template, strategy: str, **options: Any) -> dict[str, Any]:
+        dry_run = options.pop("dry_run", False)
+        run = run_create(
+            template=template, source_org=self.source, target_org=self.target,
+            strategy=strategy, dry_run=dry_run, options=options,
+        )
+        return run_result(run=run_execute(run_id=run.pk))
+
+
+def register(emulator: Emulator, name: str) -> Org:
+    info = emulator.org(name).info()
+    return org_add(
+        name=name, login_url=info["login_url"], client_id=info["client_id"],
+        client_secret=info["client_secret"], ca_file=info["ca_file"],
+    )
+
+
+@pytest.fixture
+def orgs(emulator: Emulator, db: None) -> OrgPair:
+    for name in ("source", "target"):
+        emulator.org(name).reset_data()
+        emulator.org(name).faults.reset()
+    return OrgPair(emulator, register(emulator, "source"), register(emulator, "target"))
+
+
+def make_template(name: str, *objects: dict[str, Any]) -> Template:
+    return template_import(data={"name": name, "objects": list(objects)})
+
+
+def last_run() -> Run:
+    return Run.objects.order_by("-pk").first()  # type: ignore[return-value]
