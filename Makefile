@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 
 ## Set up, migrate, start the emulator with two demo orgs, the web server and a worker.
 run: $(STAMP)
-	$(PY) manage.py demo
+	DEBUG=$${DEBUG:-1} $(PY) manage.py demo $(DEMO_ARGS)
 
 ## Set up and run the whole test suite (PostgreSQL/Redis from DATABASE_URL/REDIS_URL if set).
 test: $(STAMP)

@@ -126,61 +126,54 @@ def _missing_object_problems(
 def plan_object(
     spec: ObjectSpec, source: ObjectSchema, target: ObjectSchema
 ) -> tuple[ObjectPlan, list[Problem]]:
+    """Which fields of one object are read, inserted and updated, and what is wrong."""
     problems: list[Problem] = []
-    read, insert, update = ["Id"], [], []
+    read = ["Id"]
+    written: list[FieldInfo] = []
     for name in dict.fromkeys((*spec.fields, *spec.match_key)):
         if name.lower() == "id":
             continue
-        source_field, target_field = source.field(name), target.field(name)
+        source_field = source.field(name)
         if source_field is None:
-            problems.append(
-                Problem(
-                    spec.sobject,
-                    name,
-                    f"{spec.sobject}.{name} does not exist in the source org",
-                    True,
-                )
-            )
+            message = f"{spec.sobject}.{name} does not exist in the source org"
+            problems.append(Problem(spec.sobject, name, message, True))
             continue
         read.append(source_field.name)
         if name not in spec.fields:
             continue  # a match-key field that is read but not written
-        verdict = _field_verdict(spec.sobject, source_field, target_field)
+        verdict = _field_verdict(spec.sobject, source_field, target.field(name))
         if isinstance(verdict, Problem):
             problems.append(verdict)
-            continue
-        if verdict.createable:
-            insert.append(verdict.name)
-        if verdict.updateable:
-            update.append(verdict.name)
-        if not verdict.createable and not verdict.updateable:
-            problems.append(
-                Problem(
-                    spec.sobject, name, "read-only in the target org; not copied", False
-                )
-            )
+        else:
+            written.append(verdict)
+    insert = [info.name for info in written if info.createable]
+    problems.extend(_read_only_problems(spec.sobject, written))
     problems.extend(_match_key_problems(spec, target))
     problems.extend(_unselected_required_fields(spec.sobject, target, insert))
     references = {
-        name: target.field(name).reference_to  # type: ignore[union-attr]
-        for name in dict.fromkeys((*insert, *update))
-        if target.field(name).type == "reference"  # type: ignore[union-attr]
+        info.name: info.reference_to for info in written if info.type == "reference"
     }
     self_lookup = next(
-        (name for name, refs in references.items() if refs == (spec.sobject,)), None
+        (info for info in written if info.reference_to == (spec.sobject,)), None
     )
     plan = ObjectPlan(
         spec=spec,
         read_fields=tuple(read),
         insert_fields=tuple(insert),
-        update_fields=tuple(update),
+        update_fields=tuple(info.name for info in written if info.updateable),
         references=references,
-        self_lookup=self_lookup,
-        self_relationship=target.field(self_lookup).relationship_name
-        if self_lookup
-        else None,  # type: ignore[union-attr]
+        self_lookup=self_lookup.name if self_lookup else None,
+        self_relationship=self_lookup.relationship_name if self_lookup else None,
     )
     return plan, problems
+
+
+def _read_only_problems(sobject: str, written: list[FieldInfo]) -> list[Problem]:
+    return [
+        Problem(sobject, info.name, "read-only in the target org; not copied", False)
+        for info in written
+        if not info.createable and not info.updateable
+    ]
 
 
 def _field_verdict(

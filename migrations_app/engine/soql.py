@@ -24,12 +24,15 @@ def in_list(field: str, values: Iterable[object]) -> str:
     return f"{field} IN ({', '.join(quote(value) for value in values)})"
 
 
+def conjunction(conditions: Sequence[str]) -> str:
+    """AND the non-empty conditions together, each in parentheses."""
+    return " AND ".join(f"({condition})" for condition in conditions if condition)
+
+
 def select(sobject: str, fields: Sequence[str], conditions: Sequence[str] = ()) -> str:
     soql = f"SELECT {', '.join(fields)} FROM {sobject}"
-    parts = [f"({condition})" for condition in conditions if condition]
-    if parts:
-        soql += " WHERE " + " AND ".join(parts)
-    return soql
+    where = conjunction(conditions)
+    return f"{soql} WHERE {where}" if where else soql
 
 
 def hierarchy_level(lookup: str, relationship: str, level: int) -> str:

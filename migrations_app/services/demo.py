@@ -14,7 +14,9 @@ from migrations_app.models import Org, Template
 from migrations_app.services.orgs import org_add
 from migrations_app.services.templates import template_import
 
-DEMO_TEMPLATE = Path(__file__).resolve().parent.parent / "fixtures" / "demo_template.json"
+DEMO_TEMPLATE = (
+    Path(__file__).resolve().parent.parent / "fixtures" / "demo_template.json"
+)
 ADMIN_USERNAME = "admin"
 
 

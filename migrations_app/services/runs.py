@@ -83,6 +83,19 @@ def run_create(
     return run
 
 
+def run_launch(**arguments: Any) -> Run:
+    """Create a run (same arguments as run_create) and queue it for a worker.
+
+    The job is enqueued after the transaction commits, so the worker finds the run.
+    """
+    from migrations_app import jobs
+
+    with transaction.atomic():
+        run = run_create(**arguments)
+        transaction.on_commit(lambda: jobs.enqueue_run(run_id=run.pk))
+    return run
+
+
 def run_claim(*, run_id: int) -> Run | None:
     """Move a queued or interrupted run to running; None if another worker has it.
 
@@ -282,27 +295,40 @@ def _migrate_all(context: RunContext) -> None:
 
 
 def _migrate_object(context: RunContext, plan: ObjectPlan) -> None:
-    if plan.self_lookup and plan.self_relationship:
-        for level in range(soql.MAX_LEVEL_DEPTH + 1):
-            condition = soql.hierarchy_level(
-                plan.self_lookup, plan.self_relationship, level
-            )
-            deep = level == soql.MAX_LEVEL_DEPTH
-            _migrate_records(context, plan, condition, defer_self=deep)
-    else:
-        _migrate_records(context, plan, "", defer_self=False)
+    """Migrate one object; a self-lookup hierarchy goes level by level, roots first."""
+    selection = [plan.spec.filter, _incremental_condition(context)]
+    volume = context.source.count(plan.sobject, soql.conjunction(selection))
+    if volume == 0:
+        return
+    if not (plan.self_lookup and plan.self_relationship):
+        _migrate_records(context, plan, selection, volume, defer_self=False)
+        return
+    for level in range(soql.MAX_LEVEL_DEPTH + 1):
+        condition = soql.hierarchy_level(
+            plan.self_lookup, plan.self_relationship, level
+        )
+        deep = level == soql.MAX_LEVEL_DEPTH
+        read = _migrate_records(
+            context, plan, [*selection, condition], volume, defer_self=deep
+        )
+        if read == 0:
+            return  # no record at this depth, so none deeper either
 
 
 def _migrate_records(
-    context: RunContext, plan: ObjectPlan, condition: str, *, defer_self: bool
-) -> None:
-    conditions = [plan.spec.filter, condition, _incremental_condition(context)]
+    context: RunContext,
+    plan: ObjectPlan,
+    conditions: list[str],
+    volume: int,
+    *,
+    defer_self: bool,
+) -> int:
+    """Stream the matching source records through batches; return how many were read.
+
+    ``volume`` (the object's selected count) picks REST or Bulk API 2.0 for reads and
+    sObject Collections or Bulk API 2.0 ingest for writes.
+    """
     query = soql.select(plan.sobject, plan.read_fields, conditions)
-    volume = context.source.count(
-        plan.sobject, " AND ".join(f"({c})" for c in conditions if c)
-    )
-    if volume == 0:
-        return
     use_bulk_read = volume >= settings.BULK_QUERY_THRESHOLD
     use_bulk_write = volume >= settings.BULK_WRITE_THRESHOLD
     records = (
@@ -313,13 +339,16 @@ def _migrate_records(
     batch_size = (
         batches.BULK_BATCH_SIZE if use_bulk_write else batches.COLLECTION_BATCH_SIZE
     )
+    read = 0
     for page in chunked(records, max(PAGE_SIZE, batch_size)):
         known = batches.load_mappings(context, plan, page)
         for batch in chunked(page, batch_size):
             batches.process_batch(context, plan, batch, known, defer_self=defer_self)
+        read += len(page)
         _record_api_calls(context)
         if context.progress:
             context.progress(plan.sobject, len(page))
+    return read
 
 
 def _incremental_condition(context: RunContext) -> str:
