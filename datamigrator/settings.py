@@ -240,6 +240,10 @@ SALESFORCE_TIMEOUT_SECONDS = env_int("SALESFORCE_TIMEOUT_SECONDS", 120)
 BULK_QUERY_THRESHOLD = env_int("BULK_QUERY_THRESHOLD", 50_000)
 BULK_WRITE_THRESHOLD = env_int("BULK_WRITE_THRESHOLD", 10_000)
 
+# An incremental run re-reads records modified this long before the previous run
+# started, in case the org's clock and this server's differ.
+INCREMENTAL_OVERLAP_SECONDS = env_int("INCREMENTAL_OVERLAP_SECONDS", 300)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

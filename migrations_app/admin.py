@@ -20,6 +20,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html
 from django.utils.http import content_disposition_header
 from django.utils.text import slugify
 from django.utils.translation import ngettext
@@ -534,6 +535,59 @@ class RunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[Run]):
     search_fields = ("=id", "template__name", "source_org__name", "target_org__name")
     date_hierarchy = "created_at"
     inlines = (RunObjectStatInline,)
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    "template",
+                    "source_org",
+                    "target_org",
+                    "strategy",
+                    "dry_run",
+                    "options",
+                    "status",
+                    "error",
+                    "issues_link",
+                    "requested_by",
+                )
+            },
+        ),
+        ("Totals", {"fields": Run.OUTCOMES}),
+        (
+            "Timing and API",
+            {
+                "fields": (
+                    "created_at",
+                    "started_at",
+                    "finished_at",
+                    "source_api_calls",
+                    "target_api_calls",
+                    "target_api_remaining",
+                )
+            },
+        ),
+        ("Orgs", {"fields": ("source_organization_id", "target_organization_id")}),
+        (
+            "Pre-flight report and template snapshot",
+            {
+                "classes": ("collapse",),
+                "fields": ("report", "template_snapshot"),
+            },
+        ),
+    )
+    readonly_fields = ("issues_link",)
+
+    @admin.display(description="Record issues")
+    def issues_link(self, obj: Run) -> str:
+        count = obj.issues.count()
+        if not count:
+            return "none"
+        url = (
+            reverse("admin:migrations_app_recordissue_changelist")
+            + f"?run__id__exact={obj.pk}"
+        )
+        return format_html('<a href="{}">{} issue(s)</a>', url, count)
 
 
 @admin.register(RecordMapping)
@@ -587,3 +641,8 @@ class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[AuditEvent]):
     list_select_related = ("actor", "org", "run")
     search_fields = ("action", "=run__id")
     date_hierarchy = "created_at"
+
+
+admin.site.site_header = "Data Migrator"
+admin.site.site_title = "Data Migrator"
+admin.site.index_title = "Orgs, templates, runs and mappings"

@@ -30,6 +30,7 @@ from migrations_app.salesforce.auth import Token
 from migrations_app.salesforce.errors import SalesforceError, error_from_content
 
 COLLECTION_SIZE = 200
+BULK_QUERY_PAGE_SIZE = 10_000
 LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
 
 
@@ -239,15 +240,34 @@ class SalesforceClient:
         the object's describe so that callers see the same records either way.
         """
         types = {f["name"]: f["type"] for f in self.describe(sobject)["fields"]}
-        pages = self._call(
-            lambda sf: list(getattr(sf.bulk2, sobject).query(soql, wait=0))
-        )
-        for page in pages:
+        for page in self._bulk_query_pages(sobject, soql):
             for row in csv.DictReader(io.StringIO(page)):
                 yield {
                     name: _from_csv(value, types.get(name, "string"))
                     for name, value in row.items()
                 }
+
+    def _bulk_query_pages(self, sobject: str, soql: str) -> Iterator[str]:
+        """Result pages of a query job, fetched one at a time to keep memory bounded."""
+
+        def start(sf: Salesforce) -> str:
+            client = getattr(sf.bulk2, sobject)._client
+            job_id: str = client.create_job("query", soql)["id"]
+            client.wait_for_job(job_id, True, 0.2)
+            return job_id
+
+        job_id = self._call(start)
+        locator = ""
+        while True:
+            page = self._call(
+                partial(
+                    _bulk_query_page, sobject=sobject, job_id=job_id, locator=locator
+                )
+            )
+            yield page["records"]
+            locator = page["locator"]
+            if not locator:
+                return
 
     def limits(self) -> dict[str, Any]:
         result: dict[str, Any] = self._call(lambda sf: sf.limits())
@@ -285,28 +305,24 @@ class SalesforceClient:
         columns = sorted({name for record in records for name in record})
         data = bulk_csv(records, columns, update=operation == "update")
         sent_rows = list(csv.reader(io.StringIO(data)))[1:]
-
-        def run_job(sf: Salesforce) -> tuple[str, str]:
-            client = getattr(sf.bulk2, sobject)._client
-            job_id = client.create_job(operation)["id"]
-            if on_job:
-                on_job(job_id)
-            client.upload_job_data(job_id, data)
-            client.close_job(job_id)
-            client.wait_for_job(job_id, False, 0.2)
-            return (
-                client.get_ingest_results(job_id, "successfulResults"),
-                client.get_ingest_results(job_id, "failedResults"),
-            )
-
-        successful, failed = self._call(run_job)
+        # One _call per step, never one for the whole job: a session that expires
+        # after the job was closed must not send the same rows again in a new job.
+        job_id = str(
+            self._call(lambda sf: _ingest(sf, sobject).create_job(operation))["id"]
+        )
+        if on_job:
+            on_job(job_id)
+        self._call(lambda sf: _ingest(sf, sobject).upload_job_data(job_id, data))
+        self._call(lambda sf: _ingest(sf, sobject).close_job(job_id))
+        self._call(lambda sf: _ingest(sf, sobject).wait_for_job(job_id, False, 0.2))
+        successful, failed = self.bulk_results(sobject, job_id)
         return match_bulk_results(sent_rows, successful, failed)
 
     def bulk_results(self, sobject: str, job_id: str) -> tuple[str, str]:
         """The successful and failed result CSVs of an ingest job."""
 
         def fetch(sf: Salesforce) -> tuple[str, str]:
-            client = getattr(sf.bulk2, sobject)._client
+            client = _ingest(sf, sobject)
             return (
                 client.get_ingest_results(job_id, "successfulResults"),
                 client.get_ingest_results(job_id, "failedResults"),
@@ -398,6 +414,21 @@ def _bulk_error(text: str) -> FieldError:
     return FieldError(
         statusCode=code, message=message, fields=[f for f in fields.split(",") if f]
     )
+
+
+def _ingest(sf: Salesforce, sobject: str) -> Any:
+    """simple-salesforce's Bulk API 2.0 job client, for one step of an ingest job."""
+    return getattr(sf.bulk2, sobject)._client
+
+
+def _bulk_query_page(
+    sf: Salesforce, *, sobject: str, job_id: str, locator: str
+) -> dict[str, Any]:
+    client = getattr(sf.bulk2, sobject)._client
+    result: dict[str, Any] = client.get_query_results(
+        job_id, locator, BULK_QUERY_PAGE_SIZE
+    )
+    return result
 
 
 def _next_page(sf: Salesforce, *, url: str) -> dict[str, Any]:

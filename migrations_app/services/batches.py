@@ -16,7 +16,12 @@ from django.utils import timezone
 
 from migrations_app.engine import soql
 from migrations_app.engine.planning import RECORD_TYPE_OBJECT, USER_OBJECT, ObjectPlan
-from migrations_app.engine.records import build_payload, match_key_value, values_hash
+from migrations_app.engine.records import (
+    build_payload,
+    match_key_value,
+    same_values,
+    values_hash,
+)
 from migrations_app.engine.strategy import Action, Decision, Mapped, Strategy, decide
 from migrations_app.models import IssueKind, MappingStatus, RecordIssue, RecordMapping
 from migrations_app.salesforce.client import SaveResult
@@ -547,12 +552,26 @@ def _second_pass_batch(
         payload = build_payload(
             record, fields=fields, references=plan.references, resolve=resolve
         )
+        result.issues.extend(
+            record_issue(
+                context.run,
+                plan,
+                kind=IssueKind.WARNING,
+                source_id=record["Id"],
+                code="MISSING_PARENT",
+                fields=[missing.field],
+                message=f"{missing.field} points to {missing.source_id}, which has no "
+                "record in the target org; left as it is",
+            )
+            for missing in payload.missing
+        )
         if target_id and payload.values:
             updates.append(
                 Prepared(
                     record["Id"], Decision(Action.UPDATE, target_id), payload.values
                 )
             )
+    updates = _not_yet_set(context, plan, updates, fields)
     results = _send(
         context.target.update,
         plan,
@@ -562,3 +581,31 @@ def _second_pass_batch(
         if not saved.success:
             _failed(context, plan, prepared, saved, result)
     RecordIssue.objects.bulk_create(result.issues)
+
+
+def _not_yet_set(
+    context: RunContext, plan: ObjectPlan, updates: list[Prepared], fields: list[str]
+) -> list[Prepared]:
+    """The updates whose target record does not hold these lookups already.
+
+    The second pass sees every record with a deferred lookup on every run; without
+    this check a repeat run with no change would update them all again (firing the
+    target's triggers and moving LastModifiedDate). One query per batch instead.
+    """
+    if not updates:
+        return updates
+    current = {
+        record["Id"]: record
+        for record in context.target.query(
+            soql.select(
+                plan.sobject,
+                ["Id", *fields],
+                [soql.in_list("Id", [p.decision.target_id for p in updates])],
+            )
+        )
+    }
+    return [
+        p
+        for p in updates
+        if not same_values(p.values, current.get(p.decision.target_id or "", {}))
+    ]

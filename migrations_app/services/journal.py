@@ -48,8 +48,8 @@ class WriteInDoubt(MigrationError):
 
     def __init__(self, message: str) -> None:
         super().__init__(
-            f"A write to the target org got no answer ({message}); the run stopped and "
-            "will check what was created when it resumes",
+            f"A write to the target org did not complete ({message}); the run stopped "
+            "and will check what was created when it resumes",
             permanent=False,
         )
 

@@ -8,6 +8,7 @@ an insert batch is journaled before it is sent so a crash never duplicates (inva
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -27,11 +28,13 @@ from migrations_app.engine.schema import ObjectSchema, object_schema
 from migrations_app.engine.strategy import Strategy
 from migrations_app.models import (
     Org,
+    RecordIssue,
     Run,
     RunObjectStat,
     Template,
 )
 from migrations_app.salesforce.client import SalesforceClient
+from migrations_app.salesforce.errors import SalesforceError
 from migrations_app.services import batches
 from migrations_app.services.context import Progress, RunContext, chunked
 from migrations_app.services.errors import MigrationError
@@ -148,7 +151,9 @@ def run_execute(*, run_id: int, progress: Progress | None = None) -> Run:
         if context is None:
             return _finish(run, status=Run.Status.FAILED, error=run.error)
         _migrate_all(context)
-    except MigrationError as exc:
+    except (MigrationError, SalesforceError) as exc:
+        # A refused read (an exhausted API allowance, a transport failure after the
+        # session's retries) ends the run like any other known failure, not a crash.
         status = Run.Status.FAILED if exc.permanent else Run.Status.INTERRUPTED
         return _finish(run, status=status, error=exc.message, context=context)
     except Exception as exc:
@@ -311,8 +316,10 @@ def _migrate_object(context: RunContext, plan: ObjectPlan) -> None:
         read = _migrate_records(
             context, plan, [*selection, condition], volume, defer_self=deep
         )
-        if read == 0:
-            return  # no record at this depth, so none deeper either
+        if read == 0 and not soql.conjunction(selection):
+            # Nothing at this depth, so nothing deeper either. Not so under a filter
+            # or an incremental condition: a selected record's ancestors may not be.
+            return
 
 
 def _migrate_records(
@@ -370,7 +377,12 @@ def _incremental_condition(context: RunContext) -> str:
     )
     if previous is None or previous.started_at is None:
         return ""
-    return f"SystemModstamp > {previous.started_at.strftime('%Y-%m-%dT%H:%M:%SZ')}"
+    # Read a little before the last start: the org's clock and ours may differ, and
+    # a record read twice is merely counted unchanged.
+    since = previous.started_at - timedelta(
+        seconds=settings.INCREMENTAL_OVERLAP_SECONDS
+    )
+    return f"SystemModstamp > {since.strftime('%Y-%m-%dT%H:%M:%SZ')}"
 
 
 def _record_api_calls(context: RunContext) -> None:
@@ -382,8 +394,10 @@ def _record_api_calls(context: RunContext) -> None:
 
 
 def _final_status(run: Run) -> str:
+    """Succeeded only if no record failed or was ambiguous, in any pass."""
     run.refresh_from_db(fields=["failed", "ambiguous"])
-    if run.failed or run.ambiguous:
+    failed_issue = run.issues.filter(kind=RecordIssue.Kind.FAILED).exists()
+    if run.failed or run.ambiguous or failed_issue:
         return Run.Status.COMPLETED_WITH_ERRORS
     return Run.Status.SUCCEEDED
 

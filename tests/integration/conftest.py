@@ -38,11 +38,17 @@ class OrgPair:
     def target_org(self) -> Any:
         return self.emulator.org("target")
 
-    def migrate(self, template: Template, strategy: str, **options: Any) -> dict[str, Any]:
+    def migrate(
+        self, template: Template, strategy: str, **options: Any
+    ) -> dict[str, Any]:
         dry_run = options.pop("dry_run", False)
         run = run_create(
-            template=template, source_org=self.source, target_org=self.target,
-            strategy=strategy, dry_run=dry_run, options=options,
+            template=template,
+            source_org=self.source,
+            target_org=self.target,
+            strategy=strategy,
+            dry_run=dry_run,
+            options=options,
         )
         return run_result(run=run_execute(run_id=run.pk))
 
@@ -50,8 +56,11 @@ class OrgPair:
 def register(emulator: Emulator, name: str) -> Org:
     info = emulator.org(name).info()
     return org_add(
-        name=name, login_url=info["login_url"], client_id=info["client_id"],
-        client_secret=info["client_secret"], ca_file=info["ca_file"],
+        name=name,
+        login_url=info["login_url"],
+        client_id=info["client_id"],
+        client_secret=info["client_secret"],
+        ca_file=info["ca_file"],
     )
 
 

@@ -12,27 +12,55 @@ from tests.integration.conftest import OrgPair, make_template
 
 pytestmark = [pytest.mark.django_db, pytest.mark.integration]
 
-CONTACT = {"sobject": "Contact", "fields": ["FirstName", "LastName", "Email"], "filter": "", "match_key": ["Email"]}
+CONTACT = {
+    "sobject": "Contact",
+    "fields": ["FirstName", "LastName", "Email"],
+    "filter": "",
+    "match_key": ["Email"],
+}
 
 
 def seed_contacts(pair: OrgPair, count: int) -> list[str]:
     return [
-        pair.source_org.insert("Contact", {"FirstName": f"First{i}", "LastName": f"Last{i}", "Email": f"c{i}@example.com"})
+        pair.source_org.insert(
+            "Contact",
+            {
+                "FirstName": f"First{i}",
+                "LastName": f"Last{i}",
+                "Email": f"c{i}@example.com",
+            },
+        )
         for i in range(count)
     ]
 
 
 def target_contacts(pair: OrgPair, email: str) -> list[dict[str, Any]]:
-    return [c for c in pair.target_org.records("Contact") if (c["Email"] or "").lower() == email]
+    return [
+        c
+        for c in pair.target_org.records("Contact")
+        if (c["Email"] or "").lower() == email
+    ]
 
 
 def add_charlie_and_alice(pair: OrgPair) -> None:
     for org in (pair.source_org, pair.target_org):
-        org.insert("Contact", {"FirstName": "Charlie", "LastName": "Brown", "Email": "charlie@example.com"})
-        org.insert("Contact", {"FirstName": "Alice", "LastName": "Smith", "Email": "alice@example.com"})
+        org.insert(
+            "Contact",
+            {
+                "FirstName": "Charlie",
+                "LastName": "Brown",
+                "Email": "charlie@example.com",
+            },
+        )
+        org.insert(
+            "Contact",
+            {"FirstName": "Alice", "LastName": "Smith", "Email": "alice@example.com"},
+        )
 
 
-def test_veid_duplicates_records_created_by_hand_as_the_documentation_says(orgs: OrgPair) -> None:
+def test_veid_duplicates_records_created_by_hand_as_the_documentation_says(
+    orgs: OrgPair,
+) -> None:
     template = make_template("Contacts", CONTACT)
     seed_contacts(orgs, 5)
     first = orgs.migrate(template, "veid")
@@ -64,11 +92,15 @@ def test_veid_match_adopts_records_created_by_hand(orgs: OrgPair) -> None:
     assert RecordMapping.objects.filter(target_id=charlie["Id"]).count() == 1
 
 
-def test_veid_match_reports_ambiguous_matches_and_writes_nothing_for_them(orgs: OrgPair) -> None:
+def test_veid_match_reports_ambiguous_matches_and_writes_nothing_for_them(
+    orgs: OrgPair,
+) -> None:
     template = make_template("Contacts", CONTACT)
     orgs.source_org.insert("Contact", {"LastName": "Twin", "Email": "twin@example.com"})
     for _ in range(2):
-        orgs.target_org.insert("Contact", {"LastName": "Twin", "Email": "twin@example.com"})
+        orgs.target_org.insert(
+            "Contact", {"LastName": "Twin", "Email": "twin@example.com"}
+        )
 
     result = orgs.migrate(template, "veid_match")
 
@@ -88,8 +120,13 @@ def test_second_veid_run_without_changes_writes_nothing(orgs: OrgPair) -> None:
 
     assert second["status"] == Run.Status.SUCCEEDED
     assert second["totals"] == {
-        "selected": 30, "inserted": 0, "updated": 0, "adopted": 0,
-        "unchanged": 30, "failed": 0, "ambiguous": 0,
+        "selected": 30,
+        "inserted": 0,
+        "updated": 0,
+        "adopted": 0,
+        "unchanged": 30,
+        "failed": 0,
+        "ambiguous": 0,
     }
     assert [c["LastModifiedDate"] for c in orgs.target_org.records("Contact")] == [
         c["LastModifiedDate"] for c in before
@@ -110,7 +147,9 @@ def test_changed_source_records_are_updated_in_place(orgs: OrgPair) -> None:
     assert orgs.target_org.count("Contact") == 3
 
 
-def test_none_inserts_everything_every_time_and_writes_no_mapping(orgs: OrgPair) -> None:
+def test_none_inserts_everything_every_time_and_writes_no_mapping(
+    orgs: OrgPair,
+) -> None:
     template = make_template("Contacts", CONTACT)
     seed_contacts(orgs, 4)
     orgs.migrate(template, "none")
@@ -123,23 +162,38 @@ def test_none_inserts_everything_every_time_and_writes_no_mapping(orgs: OrgPair)
 def build_hierarchy(pair: OrgPair) -> dict[str, str]:
     org = pair.source_org
     ids = {"root": org.insert("Account", {"Name": "Root Holdings"})}
-    ids["mid"] = org.insert("Account", {"Name": "Mid Division", "ParentId": ids["root"]})
+    ids["mid"] = org.insert(
+        "Account", {"Name": "Mid Division", "ParentId": ids["root"]}
+    )
     ids["leaf"] = org.insert("Account", {"Name": "Leaf Branch", "ParentId": ids["mid"]})
-    ids["contact"] = org.insert("Contact", {"LastName": "Leafworker", "AccountId": ids["leaf"]})
+    ids["contact"] = org.insert(
+        "Contact", {"LastName": "Leafworker", "AccountId": ids["leaf"]}
+    )
     ids["opportunity"] = org.insert(
-        "Opportunity", {"Name": "Big deal", "StageName": "Prospecting", "CloseDate": "2026-12-31", "AccountId": ids["mid"]}
+        "Opportunity",
+        {
+            "Name": "Big deal",
+            "StageName": "Prospecting",
+            "CloseDate": "2026-12-31",
+            "AccountId": ids["mid"],
+        },
     )
     return ids
 
 
 HIERARCHY_OBJECTS = (
-    {"sobject": "Opportunity", "fields": ["Name", "StageName", "CloseDate", "AccountId"]},
+    {
+        "sobject": "Opportunity",
+        "fields": ["Name", "StageName", "CloseDate", "AccountId"],
+    },
     {"sobject": "Contact", "fields": ["LastName", "AccountId"]},
     {"sobject": "Account", "fields": ["Name", "ParentId"]},
 )
 
 
-def test_hierarchy_contacts_and_opportunities_keep_every_relationship(orgs: OrgPair) -> None:
+def test_hierarchy_contacts_and_opportunities_keep_every_relationship(
+    orgs: OrgPair,
+) -> None:
     ids = build_hierarchy(orgs)
     template = make_template("Accounts", *HIERARCHY_OBJECTS)
 
@@ -147,21 +201,38 @@ def test_hierarchy_contacts_and_opportunities_keep_every_relationship(orgs: OrgP
 
     assert result["status"] == Run.Status.SUCCEEDED, result
     assert result["totals"]["inserted"] == 5
-    target = {key: RecordMapping.objects.get(source_id=source_id).target_id for key, source_id in ids.items()}
+    target = {
+        key: RecordMapping.objects.get(source_id=source_id).target_id
+        for key, source_id in ids.items()
+    }
     get = orgs.target_org.get
     assert get("Account", target["root"])["ParentId"] is None
     assert get("Account", target["mid"])["ParentId"] == target["root"]
     assert get("Account", target["leaf"])["ParentId"] == target["mid"]
     assert get("Contact", target["contact"])["AccountId"] == target["leaf"]
     assert get("Opportunity", target["opportunity"])["AccountId"] == target["mid"]
-    assert list(Run.objects.get().report["order"]) == ["Account", "Opportunity", "Contact"]
+    assert list(Run.objects.get().report["order"]) == [
+        "Account",
+        "Opportunity",
+        "Contact",
+    ]
 
 
 def test_lookups_resolve_through_mappings_of_an_earlier_run(orgs: OrgPair) -> None:
     ids = build_hierarchy(orgs)
-    orgs.migrate(make_template("Accounts only", {"sobject": "Account", "fields": ["Name", "ParentId"]}), "veid")
+    orgs.migrate(
+        make_template(
+            "Accounts only", {"sobject": "Account", "fields": ["Name", "ParentId"]}
+        ),
+        "veid",
+    )
 
-    result = orgs.migrate(make_template("Contacts only", {"sobject": "Contact", "fields": ["LastName", "AccountId"]}), "veid")
+    result = orgs.migrate(
+        make_template(
+            "Contacts only", {"sobject": "Contact", "fields": ["LastName", "AccountId"]}
+        ),
+        "veid",
+    )
 
     assert result["totals"]["inserted"] == 1
     contact = RecordMapping.objects.get(source_id=ids["contact"]).target_id
@@ -173,7 +244,11 @@ def test_missing_parent_policy_fail_record(orgs: OrgPair) -> None:
     build_hierarchy(orgs)
     template = make_template(
         "Contacts strict",
-        {"sobject": "Contact", "fields": ["LastName", "AccountId"], "missing_parent_policy": "fail_record"},
+        {
+            "sobject": "Contact",
+            "fields": ["LastName", "AccountId"],
+            "missing_parent_policy": "fail_record",
+        },
     )
     result = orgs.migrate(template, "veid")
     assert result["totals"]["failed"] == 1
@@ -190,11 +265,20 @@ def test_none_resolves_lookups_through_its_own_inserts(orgs: OrgPair) -> None:
     assert ids
 
 
-def test_validation_failure_is_reported_and_other_records_succeed(orgs: OrgPair) -> None:
+def test_validation_failure_is_reported_and_other_records_succeed(
+    orgs: OrgPair,
+) -> None:
     template = make_template("Contacts", CONTACT)
     ids = seed_contacts(orgs, 5)
     orgs.target_org.faults.update(
-        validation_rules=[{"sobject": "Contact", "field": "LastName", "value": "Last2", "message": "No Last2 here"}]
+        validation_rules=[
+            {
+                "sobject": "Contact",
+                "field": "LastName",
+                "value": "Last2",
+                "message": "No Last2 here",
+            }
+        ]
     )
 
     result = orgs.migrate(template, "veid")
@@ -202,7 +286,11 @@ def test_validation_failure_is_reported_and_other_records_succeed(orgs: OrgPair)
     assert result["status"] == Run.Status.COMPLETED_WITH_ERRORS
     assert (result["totals"]["inserted"], result["totals"]["failed"]) == (4, 1)
     issue = RecordIssue.objects.get()
-    assert (issue.source_id, issue.error_code, issue.message) == (ids[2], "FIELD_CUSTOM_VALIDATION_EXCEPTION", "No Last2 here")
+    assert (issue.source_id, issue.error_code, issue.message) == (
+        ids[2],
+        "FIELD_CUSTOM_VALIDATION_EXCEPTION",
+        "No Last2 here",
+    )
     assert not RecordMapping.objects.filter(source_id=ids[2]).exists()
 
 
@@ -220,7 +308,9 @@ def test_dry_run_changes_nothing(orgs: OrgPair) -> None:
     assert orgs.target_org.api_calls - calls_before == result["api_calls"]["target"]
 
 
-def test_deleted_target_record_fails_and_marks_its_mapping_outdated(orgs: OrgPair) -> None:
+def test_deleted_target_record_fails_and_marks_its_mapping_outdated(
+    orgs: OrgPair,
+) -> None:
     template = make_template("Contacts", CONTACT)
     ids = seed_contacts(orgs, 2)
     orgs.migrate(template, "veid")
@@ -242,7 +332,9 @@ def test_deleted_target_record_fails_and_marks_its_mapping_outdated(orgs: OrgPai
 
 def test_preflight_stops_a_run_that_cannot_succeed(orgs: OrgPair) -> None:
     seed_contacts(orgs, 1)
-    template = make_template("Bad", {"sobject": "Contact", "fields": ["FirstName", "Email"]})
+    template = make_template(
+        "Bad", {"sobject": "Contact", "fields": ["FirstName", "Email"]}
+    )
 
     result = orgs.migrate(template, "veid")
 
@@ -251,7 +343,9 @@ def test_preflight_stops_a_run_that_cannot_succeed(orgs: OrgPair) -> None:
     assert orgs.target_org.count("Contact") == 0
 
 
-def test_lost_answer_interrupts_and_the_next_run_creates_no_duplicate(orgs: OrgPair) -> None:
+def test_lost_answer_interrupts_and_the_next_run_creates_no_duplicate(
+    orgs: OrgPair,
+) -> None:
     template = make_template("Contacts", CONTACT)
     seed_contacts(orgs, 250)
     orgs.target_org.faults.update(fail_after_writes=1)
@@ -259,20 +353,34 @@ def test_lost_answer_interrupts_and_the_next_run_creates_no_duplicate(orgs: OrgP
     first = orgs.migrate(template, "veid")
 
     assert first["status"] == Run.Status.INTERRUPTED
-    assert orgs.target_org.count("Contact") == 200  # the first batch was applied, its answer lost
+    assert (
+        orgs.target_org.count("Contact") == 200
+    )  # the first batch was applied, its answer lost
     second = orgs.migrate(template, "veid")
     assert second["status"] == Run.Status.SUCCEEDED
     assert orgs.target_org.count("Contact") == 250
     assert RecordMapping.objects.count() == 250
 
 
-def test_run_migration_command_prints_json(orgs: OrgPair, capsys: pytest.CaptureFixture[str]) -> None:
+def test_run_migration_command_prints_json(
+    orgs: OrgPair, capsys: pytest.CaptureFixture[str]
+) -> None:
     import json
 
     make_template("Contacts", CONTACT)
     seed_contacts(orgs, 3)
-    call_command("run_migration", "--template", "Contacts", "--source", "source", "--target", "target",
-                 "--strategy", "veid", "--json")
+    call_command(
+        "run_migration",
+        "--template",
+        "Contacts",
+        "--source",
+        "source",
+        "--target",
+        "target",
+        "--strategy",
+        "veid",
+        "--json",
+    )
     output = json.loads(capsys.readouterr().out)
     assert set(output) >= {"run_id", "status", "objects", "totals", "api_calls"}
     assert output["objects"]["Contact"]["inserted"] == 3

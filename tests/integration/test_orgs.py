@@ -19,9 +19,18 @@ def test_org_add_records_the_organization_id_and_encrypts_the_secret(
 ) -> None:
     info = emulator.org("source").info()
     call_command(
-        "org_add", "prod", "--login-url", info["login_url"], "--client-id", info["client_id"],
-        "--client-secret", info["client_secret"], "--ca-file", info["ca_file"],
-        "--environment", "production",
+        "org_add",
+        "prod",
+        "--login-url",
+        info["login_url"],
+        "--client-id",
+        info["client_id"],
+        "--client-secret",
+        info["client_secret"],
+        "--ca-file",
+        info["ca_file"],
+        "--environment",
+        "production",
     )
     assert capsys.readouterr().out.strip() == info["organization_id"]
     org = Org.objects.get(name="prod")
@@ -35,21 +44,37 @@ def test_wrong_secret_is_a_clear_error_and_saves_nothing(emulator: Emulator) -> 
     info = emulator.org("source").info()
     with pytest.raises(CommandError, match="refused the login: invalid_client"):
         call_command(
-            "org_add", "bad", "--login-url", info["login_url"], "--client-id", info["client_id"],
-            "--client-secret", "wrong", "--ca-file", info["ca_file"],
+            "org_add",
+            "bad",
+            "--login-url",
+            info["login_url"],
+            "--client-id",
+            info["client_id"],
+            "--client-secret",
+            "wrong",
+            "--ca-file",
+            info["ca_file"],
         )
     assert not Org.objects.filter(name="bad").exists()
 
 
 def test_unreachable_org_is_a_clear_error() -> None:
     with pytest.raises(MigrationError, match="Cannot reach https://127.0.0.1:9"):
-        org_add(name="nowhere", login_url="https://127.0.0.1:9", client_id="x", client_secret="y")
+        org_add(
+            name="nowhere",
+            login_url="https://127.0.0.1:9",
+            client_id="x",
+            client_secret="y",
+        )
 
 
 def test_a_changed_organization_id_outdates_the_mappings(orgs: OrgPair) -> None:
     RecordMapping.objects.create(
-        source_org=orgs.source, target_org=orgs.target, sobject="Contact",
-        source_id="0030A0000000001AAA", target_id="0030B0000000001AAA",
+        source_org=orgs.source,
+        target_org=orgs.target,
+        sobject="Contact",
+        source_id="0030A0000000001AAA",
+        target_id="0030B0000000001AAA",
     )
     Org.objects.filter(pk=orgs.target.pk).update(organization_id="00D000000000001AAA")
     orgs.target.refresh_from_db()

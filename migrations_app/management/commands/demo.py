@@ -107,7 +107,7 @@ class Command(BaseCommand):
             + ", ".join(
                 f"{info['org']} ({info['organization_id']})" for info in org_infos
             ),
-            "  first run:    .venv/bin/python manage.py run_migration --template "
+            "  first run:    DEBUG=1 .venv/bin/python manage.py run_migration --template "
             "'Demo: Accounts, Contacts, Opportunities' --source source --target target "
             "--strategy veid_match",
             "  emulator:     "
