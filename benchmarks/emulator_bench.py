@@ -59,8 +59,21 @@ def child_process_server(data_dir: str | None) -> Iterator[dict[str, Any]]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     persistence = ["--data-dir", data_dir] if data_dir else []
     process = subprocess.Popen(
-        [sys.executable, "-m", "salesforce_emulator", "--port", "0", "--orgs", ORG,
-         *persistence], stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+        [
+            sys.executable,
+            "-m",
+            "salesforce_emulator",
+            "--port",
+            "0",
+            "--orgs",
+            ORG,
+            *persistence,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
     try:
         assert process.stdout is not None
         yield json.loads(process.stdout.readline())
@@ -81,18 +94,30 @@ def client(info: dict[str, Any]) -> tuple[Any, requests.Session]:
     session = requests.Session()
     session.verify = info["ca_file"]
     session.trust_env = False
-    token = session.post(info["token_url"], data={"grant_type": "client_credentials"},
-                         auth=(info["client_id"], info["client_secret"]),
-                         timeout=30).json()["access_token"]
-    return Salesforce(instance_url=info["instance_url"], session_id=token, session=session,
-                      version="59.0"), session
+    token = session.post(
+        info["token_url"],
+        data={"grant_type": "client_credentials"},
+        auth=(info["client_id"], info["client_secret"]),
+        timeout=30,
+    ).json()["access_token"]
+    return Salesforce(
+        instance_url=info["instance_url"],
+        session_id=token,
+        session=session,
+        version="59.0",
+    ), session
 
 
 def contacts(count: int, tag: str) -> list[dict[str, Any]]:
     return [
-        {"FirstName": f"First{i}", "LastName": f"{tag} Last {i}",
-         "Email": f"person{i}.{tag}@example.com", "Title": "Engineer",
-         "Phone": f"+1 555 {i % 10000:04d}", "Department": "R&D"}
+        {
+            "FirstName": f"First{i}",
+            "LastName": f"{tag} Last {i}",
+            "Email": f"person{i}.{tag}@example.com",
+            "Title": "Engineer",
+            "Phone": f"+1 555 {i % 10000:04d}",
+            "Department": "R&D",
+        }
         for i in range(count)
     ]
 
@@ -109,13 +134,19 @@ class Measurement:
         return self.records / self.seconds if self.seconds else math.inf
 
     def as_dict(self) -> dict[str, Any]:
-        return {"benchmark": self.name, "records": self.records,
-                "seconds": round(self.seconds, 3), "records_per_second": round(self.rate),
-                "api_calls": self.calls,
-                "calls_per_1000_records": round(self.calls * 1000 / self.records, 2)}
+        return {
+            "benchmark": self.name,
+            "records": self.records,
+            "seconds": round(self.seconds, 3),
+            "records_per_second": round(self.rate),
+            "api_calls": self.calls,
+            "calls_per_1000_records": round(self.calls * 1000 / self.records, 2),
+        }
 
 
-def measure(server: Server, name: str, records: int, work: Callable[[], None]) -> Measurement:
+def measure(
+    server: Server, name: str, records: int, work: Callable[[], None]
+) -> Measurement:
     before = server.api_calls()
     started = time.perf_counter()
     work()
@@ -125,9 +156,15 @@ def measure(server: Server, name: str, records: int, work: Callable[[], None]) -
 
 def collections_ingest(sf: Any, rows: list[dict[str, Any]]) -> None:
     for start in range(0, len(rows), 200):
-        chunk = [{"attributes": {"type": "Contact"}, **row} for row in rows[start:start + 200]]
-        results = sf.restful("composite/sobjects", method="POST",
-                             json={"allOrNone": False, "records": chunk})
+        chunk = [
+            {"attributes": {"type": "Contact"}, **row}
+            for row in rows[start : start + 200]
+        ]
+        results = sf.restful(
+            "composite/sobjects",
+            method="POST",
+            json={"allOrNone": False, "records": chunk},
+        )
         if not results or not all(r["success"] for r in results):
             raise RuntimeError(f"collections insert failed: {results}")
 
@@ -141,12 +178,15 @@ def bulk_ingest(sf: Any, rows: list[dict[str, Any]]) -> None:
 def rest_query(sf: Any, expected: int) -> None:
     result = sf.query_all("SELECT Id, FirstName, LastName, Email, Title FROM Contact")
     if result["totalSize"] != expected:
-        raise RuntimeError(f"query_all returned {result['totalSize']} of {expected} records")
+        raise RuntimeError(
+            f"query_all returned {result['totalSize']} of {expected} records"
+        )
 
 
 def bulk_query(sf: Any, expected: int) -> None:
-    pages = sf.bulk2.Contact.query("SELECT Id, FirstName, LastName, Email, Title FROM Contact",
-                                   wait=0)
+    pages = sf.bulk2.Contact.query(
+        "SELECT Id, FirstName, LastName, Email, Title FROM Contact", wait=0
+    )
     lines = sum(page.count("\n") - 1 for page in pages)
     if lines != expected:
         raise RuntimeError(f"bulk query returned {lines} of {expected} records")
@@ -156,35 +196,69 @@ def run(info: dict[str, Any], records: int, bulk_records: int) -> list[Measureme
     sf, session = client(info)
     server = Server(info, session)
     server.reset()
-    results = [measure(server, "collections insert (200/call)", records,
-                       lambda: collections_ingest(sf, contacts(records, "c")))]
+    results = [
+        measure(
+            server,
+            "collections insert (200/call)",
+            records,
+            lambda: collections_ingest(sf, contacts(records, "c")),
+        )
+    ]
     bulk_rows = contacts(bulk_records, "b")
-    results.append(measure(server, "bulk 2.0 insert (1 job)", bulk_records,
-                           lambda: bulk_ingest(sf, bulk_rows)))
+    results.append(
+        measure(
+            server,
+            "bulk 2.0 insert (1 job)",
+            bulk_records,
+            lambda: bulk_ingest(sf, bulk_rows),
+        )
+    )
     total = records + bulk_records
-    results.append(measure(server, "REST query_all (2000/page)", total,
-                           lambda: rest_query(sf, total)))
-    results.append(measure(server, "bulk 2.0 query", total, lambda: bulk_query(sf, total)))
+    results.append(
+        measure(
+            server, "REST query_all (2000/page)", total, lambda: rest_query(sf, total)
+        )
+    )
+    results.append(
+        measure(server, "bulk 2.0 query", total, lambda: bulk_query(sf, total))
+    )
     return results
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--records", type=int, default=20000,
-                        help="records ingested through Collections (default 20000)")
-    parser.add_argument("--bulk-records", type=int, default=None,
-                        help="records ingested through Bulk 2.0 (default 2.5 x --records)")
-    parser.add_argument("--in-process", action="store_true",
-                        help="run the emulator in this process (shares the GIL)")
-    parser.add_argument("--persist", action="store_true",
-                        help="write through to SQLite in a temporary data dir")
+    parser.add_argument(
+        "--records",
+        type=int,
+        default=20000,
+        help="records ingested through Collections (default 20000)",
+    )
+    parser.add_argument(
+        "--bulk-records",
+        type=int,
+        default=None,
+        help="records ingested through Bulk 2.0 (default 2.5 x --records)",
+    )
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="run the emulator in this process (shares the GIL)",
+    )
+    parser.add_argument(
+        "--persist",
+        action="store_true",
+        help="write through to SQLite in a temporary data dir",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON lines")
     args = parser.parse_args()
     bulk_records = args.bulk_records or int(args.records * 2.5)
     with tempfile.TemporaryDirectory(prefix="sf-bench-") as tmp:
         data_dir = tmp if args.persist else None
-        server = in_process_server(data_dir) if args.in_process else child_process_server(
-            data_dir)
+        server = (
+            in_process_server(data_dir)
+            if args.in_process
+            else child_process_server(data_dir)
+        )
         with server as info:
             results = run(info, args.records, bulk_records)
     for result in results:
@@ -192,9 +266,11 @@ def main() -> int:
             print(json.dumps(result.as_dict()))
         else:
             data = result.as_dict()
-            print(f"{data['benchmark']:<32} {data['records']:>8} records "
-                  f"{data['seconds']:>8.2f} s {data['records_per_second']:>9} records/s "
-                  f"{data['calls_per_1000_records']:>7} calls/1000 records")
+            print(
+                f"{data['benchmark']:<32} {data['records']:>8} records "
+                f"{data['seconds']:>8.2f} s {data['records_per_second']:>9} records/s "
+                f"{data['calls_per_1000_records']:>7} calls/1000 records"
+            )
     return 0
 
 

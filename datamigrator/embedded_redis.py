@@ -25,7 +25,9 @@ def is_running(socket_path: Path) -> bool:
         return False
 
 
-def start(socket_path: Path, *, timeout: float = 10.0) -> subprocess.Popen[bytes] | None:
+def start(
+    socket_path: Path, *, timeout: float = 10.0
+) -> subprocess.Popen[bytes] | None:
     """Start redis-server on ``socket_path``; return None if one already answers there."""
     if is_running(socket_path):
         return None
@@ -33,12 +35,18 @@ def start(socket_path: Path, *, timeout: float = 10.0) -> subprocess.Popen[bytes
     process = subprocess.Popen(
         [
             server_binary(),
-            "--port", "0",
-            "--unixsocket", str(socket_path),
-            "--unixsocketperm", "700",
-            "--save", "",
-            "--appendonly", "no",
-            "--dir", str(socket_path.parent),
+            "--port",
+            "0",
+            "--unixsocket",
+            str(socket_path),
+            "--unixsocketperm",
+            "700",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(socket_path.parent),
         ],
         stdout=subprocess.DEVNULL,
     )

@@ -25,21 +25,37 @@ from salesforce_emulator.seed import seed_demo_data
 
 
 def _serve_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m salesforce_emulator",
-                                     description="Serve emulated Salesforce orgs over HTTPS.")
+    parser = argparse.ArgumentParser(
+        prog="python -m salesforce_emulator",
+        description="Serve emulated Salesforce orgs over HTTPS.",
+    )
     parser.add_argument("--port", type=int, default=8443, help="0 picks a free port")
     parser.add_argument("--host", default="localhost", help="host name used in URLs")
     parser.add_argument("--bind", default=None, help="address to listen on")
-    parser.add_argument("--data-dir", default=None, help="persist orgs here (else memory)")
-    parser.add_argument("--orgs", default="source,target", help="comma-separated org names")
-    parser.add_argument("--schema", action="append", default=[], help="schema JSON file")
+    parser.add_argument(
+        "--data-dir", default=None, help="persist orgs here (else memory)"
+    )
+    parser.add_argument(
+        "--orgs", default="source,target", help="comma-separated org names"
+    )
+    parser.add_argument(
+        "--schema", action="append", default=[], help="schema JSON file"
+    )
     parser.add_argument("--page-size", type=int, default=2000)
     parser.add_argument("--api-limit", type=int, default=None)
     parser.add_argument("--token-lifetime", type=int, default=None, help="seconds")
-    parser.add_argument("--seed-demo", action="append", default=[], metavar="ORG[:ACCOUNTS]",
-                        help="seed demo data into ORG when it has no Accounts")
-    parser.add_argument("--auto-approve", action="store_true",
-                        help="authorize requests are approved without the login page")
+    parser.add_argument(
+        "--seed-demo",
+        action="append",
+        default=[],
+        metavar="ORG[:ACCOUNTS]",
+        help="seed demo data into ORG when it has no Accounts",
+    )
+    parser.add_argument(
+        "--auto-approve",
+        action="store_true",
+        help="authorize requests are approved without the login page",
+    )
     parser.add_argument("--cert", default=None, help="server certificate chain (PEM)")
     parser.add_argument("--key", default=None, help="server private key (PEM)")
     parser.add_argument("--ca", default=None, help="CA file to report to clients")
@@ -48,15 +64,20 @@ def _serve_parser() -> argparse.ArgumentParser:
 
 
 def _seed_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m salesforce_emulator seed",
-                                     description="Fill an org with demo data.")
+    parser = argparse.ArgumentParser(
+        prog="python -m salesforce_emulator seed",
+        description="Fill an org with demo data.",
+    )
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--org", required=True)
     parser.add_argument("--accounts", type=int, default=200)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--schema", action="append", default=[])
-    parser.add_argument("--if-empty", action="store_true",
-                        help="do nothing when the org already has Accounts")
+    parser.add_argument(
+        "--if-empty",
+        action="store_true",
+        help="do nothing when the org already has Accounts",
+    )
     return parser
 
 
@@ -77,10 +98,19 @@ def serve(argv: Sequence[str]) -> int:
         faults["token_lifetime"] = args.token_lifetime
     emulator = Emulator(
         [name.strip() for name in args.orgs.split(",") if name.strip()],
-        data_dir=args.data_dir, host=args.host, port=args.port, bind=args.bind,
-        schema_files=args.schema, page_size=args.page_size, certfile=args.cert,
-        keyfile=args.key, ca_file=args.ca, faults=faults, auto_approve=args.auto_approve,
-        verbose=args.verbose)
+        data_dir=args.data_dir,
+        host=args.host,
+        port=args.port,
+        bind=args.bind,
+        schema_files=args.schema,
+        page_size=args.page_size,
+        certfile=args.cert,
+        keyfile=args.key,
+        ca_file=args.ca,
+        faults=faults,
+        auto_approve=args.auto_approve,
+        verbose=args.verbose,
+    )
     for spec in args.seed_demo:
         name, _, count = spec.partition(":")
         org = emulator.org(name)

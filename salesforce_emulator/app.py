@@ -28,7 +28,9 @@ if TYPE_CHECKING:
     from salesforce_emulator.emulator import Emulator
 
 _VERSION = re.compile(r"v(\d{1,3}\.\d)\Z")
-INVALID_SESSION = [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]
+INVALID_SESSION = [
+    {"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}
+]
 
 
 class App:
@@ -46,7 +48,9 @@ class App:
             return oauth.handle(self.emulator, request)
         if segments[:1] == ["__emulator__"] and self.emulator.control:
             return self._control(request, request.segments[1:])
-        return Response.error(ApiError(404, "NOT_FOUND", "The requested resource does not exist"))
+        return Response.error(
+            ApiError(404, "NOT_FOUND", "The requested resource does not exist")
+        )
 
     # -- data API ---------------------------------------------------------------------------
 
@@ -65,8 +69,9 @@ class App:
             return Response.json(rest.api_versions())
         match = _VERSION.match(raw[2])
         if match is None:
-            return Response.error(ApiError(404, "NOT_FOUND",
-                                           "The requested resource does not exist"))
+            return Response.error(
+                ApiError(404, "NOT_FOUND", "The requested resource does not exist")
+            )
         request.version = match.group(1)
         org = self._authenticate(request)
         if org is None:
@@ -78,8 +83,15 @@ class App:
         if failure == "drop":
             return Response.dropped()
         if failure == "503":
-            return Response.json([{"errorCode": "SERVER_UNAVAILABLE",
-                                   "message": "Server temporarily unavailable"}], 503)
+            return Response.json(
+                [
+                    {
+                        "errorCode": "SERVER_UNAVAILABLE",
+                        "message": "Server temporarily unavailable",
+                    }
+                ],
+                503,
+            )
         response = self._counted(request, org)
         response.headers.append(("Sforce-Limit-Info", org.limit_info()))
         if request.wrote and faults.count_write():
@@ -90,10 +102,13 @@ class App:
 
     def _counted(self, request: Request, org: Org) -> Response:
         if not org.count_api_call():
-            return Response.error(ApiError(403, "REQUEST_LIMIT_EXCEEDED",
-                                           "TotalRequests Limit exceeded."))
+            return Response.error(
+                ApiError(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
+            )
         try:
-            return self.router.dispatch(request, request.segments[3:], request.raw_segments[3:])
+            return self.router.dispatch(
+                request, request.segments[3:], request.raw_segments[3:]
+            )
         except ApiError as error:
             return Response.error(error)
         except RecordFailure as failure:
@@ -116,13 +131,22 @@ class App:
                 name = str(_json_body(request)["name"])
                 return Response.json(emulator.add_org(name).info(), 201)
             return Response.json([org.info() for org in emulator.all_orgs()])
-        if len(segments) < 2 or segments[0] != "orgs" or segments[1] not in emulator.orgs:
+        if (
+            len(segments) < 2
+            or segments[0] != "orgs"
+            or segments[1] not in emulator.orgs
+        ):
             return Response.json({"error": "no such org"}, 404)
         org = emulator.orgs[segments[1]]
         action = segments[2] if len(segments) > 2 else ""
         if action == "" and request.method == "GET":
-            return Response.json({**org.info(), "faults": org.faults.as_dict(),
-                                  "api_calls": org.api_calls})
+            return Response.json(
+                {
+                    **org.info(),
+                    "faults": org.faults.as_dict(),
+                    "api_calls": org.api_calls,
+                }
+            )
         if action == "faults":
             if request.method == "POST":
                 org.faults.update(**_json_body(request))

@@ -25,8 +25,14 @@ from salesforce_emulator.values import now_text
 from salesforce_emulator.writer import Column, Writer
 
 CHUNK = 10000
-DELIMITERS = {"COMMA": ",", "TAB": "\t", "PIPE": "|", "SEMICOLON": ";", "CARET": "^",
-              "BACKQUOTE": "`"}
+DELIMITERS = {
+    "COMMA": ",",
+    "TAB": "\t",
+    "PIPE": "|",
+    "SEMICOLON": ";",
+    "CARET": "^",
+    "BACKQUOTE": "`",
+}
 LINE_ENDINGS = {"LF": "\n", "CRLF": "\r\n"}
 INGEST_OPERATIONS = ("insert", "update", "upsert", "delete", "hardDelete")
 QUERY_OPERATIONS = ("query", "queryAll")
@@ -66,10 +72,16 @@ class Job:
 
     def common_info(self) -> dict[str, Any]:
         return {
-            "id": self.id, "operation": self.operation, "createdById": self.created_by,
-            "createdDate": self.created_date, "systemModstamp": self.system_modstamp,
-            "state": self.state, "concurrencyMode": "Parallel", "contentType": "CSV",
-            "apiVersion": float(self.api_version), "lineEnding": self.line_ending,
+            "id": self.id,
+            "operation": self.operation,
+            "createdById": self.created_by,
+            "createdDate": self.created_date,
+            "systemModstamp": self.system_modstamp,
+            "state": self.state,
+            "concurrencyMode": "Parallel",
+            "contentType": "CSV",
+            "apiVersion": float(self.api_version),
+            "lineEnding": self.line_ending,
             "columnDelimiter": self.column_delimiter,
         }
 
@@ -86,14 +98,20 @@ class IngestJob(Job):
 
     def info(self) -> dict[str, Any]:
         info = self.common_info()
-        info.update({
-            "object": self.sobject, "externalIdFieldName": self.external_id_field,
-            "jobType": "V2Ingest",
-            "contentUrl": f"services/data/v{self.api_version}/jobs/ingest/{self.id}/batches",
-            "numberRecordsProcessed": self.processed, "numberRecordsFailed": self.failed,
-            "retries": 0, "totalProcessingTime": 0, "apiActiveProcessingTime": 0,
-            "apexProcessingTime": 0,
-        })
+        info.update(
+            {
+                "object": self.sobject,
+                "externalIdFieldName": self.external_id_field,
+                "jobType": "V2Ingest",
+                "contentUrl": f"services/data/v{self.api_version}/jobs/ingest/{self.id}/batches",
+                "numberRecordsProcessed": self.processed,
+                "numberRecordsFailed": self.failed,
+                "retries": 0,
+                "totalProcessingTime": 0,
+                "apiActiveProcessingTime": 0,
+                "apexProcessingTime": 0,
+            }
+        )
         if self.error_message:
             info["errorMessage"] = self.error_message
         return info
@@ -109,9 +127,16 @@ class QueryJob(Job):
 
     def info(self) -> dict[str, Any]:
         info = self.common_info()
-        info.update({"object": self.sobject, "jobType": "V2Query",
-                     "numberRecordsProcessed": self.processed, "retries": 0,
-                     "totalProcessingTime": 0, "isPkChunkingSupported": True})
+        info.update(
+            {
+                "object": self.sobject,
+                "jobType": "V2Query",
+                "numberRecordsProcessed": self.processed,
+                "retries": 0,
+                "totalProcessingTime": 0,
+                "isPkChunkingSupported": True,
+            }
+        )
         if self.error_message:
             info["errorMessage"] = self.error_message
         return info
@@ -143,8 +168,12 @@ def _body(request: Request) -> dict[str, Any]:
 
 def _csv_text(rows: Sequence[Sequence[str]], header: Sequence[str], job: Job) -> str:
     buffer = io.StringIO()
-    writer = csv.writer(buffer, delimiter=job.delimiter, lineterminator=job.newline,
-                        quoting=csv.QUOTE_ALL)
+    writer = csv.writer(
+        buffer,
+        delimiter=job.delimiter,
+        lineterminator=job.newline,
+        quoting=csv.QUOTE_ALL,
+    )
     writer.writerow(header)
     writer.writerows(rows)
     return buffer.getvalue()
@@ -167,7 +196,9 @@ def create_ingest(request: Request, **_: str) -> Response:
         raise ApiError(400, "INVALIDJOB", "Only CSV content is supported")
     obj = org.object_def(str(body.get("object") or ""))
     if obj is None:
-        raise ApiError(400, "INVALIDJOB", f"Unable to find object: {body.get('object')}")
+        raise ApiError(
+            400, "INVALIDJOB", f"Unable to find object: {body.get('object')}"
+        )
     ext_field = body.get("externalIdFieldName")
     if operation == "upsert":
         field_def = obj.field(str(ext_field or ""))
@@ -175,10 +206,16 @@ def create_ingest(request: Request, **_: str) -> Response:
             raise ApiError(400, "INVALIDJOB", f"Invalid external id field: {ext_field}")
         ext_field = field_def.name
     delimiter, line_ending = _options(body)
-    job = IngestJob(id=org.ids.next_id("750"), operation=operation, created_by=request.user_id,
-                    api_version=request.version, column_delimiter=delimiter,
-                    line_ending=line_ending, sobject=obj.name,
-                    external_id_field=ext_field if operation == "upsert" else None)
+    job = IngestJob(
+        id=org.ids.next_id("750"),
+        operation=operation,
+        created_by=request.user_id,
+        api_version=request.version,
+        column_delimiter=delimiter,
+        line_ending=line_ending,
+        sobject=obj.name,
+        external_id_field=ext_field if operation == "upsert" else None,
+    )
     org.jobs[job.id] = job
     return Response.json(job.info())
 
@@ -186,7 +223,9 @@ def create_ingest(request: Request, **_: str) -> Response:
 def upload_batch(request: Request, job_id: str, **_: str) -> Response:
     job: IngestJob = _job(request, job_id, False)
     if job.state != "Open":
-        raise ApiError(409, "INVALIDJOBSTATE", f"Job is not open for uploads: {job.state}")
+        raise ApiError(
+            409, "INVALIDJOBSTATE", f"Job is not open for uploads: {job.state}"
+        )
     text = request.text()
     if not text.strip():
         raise ApiError(400, "INVALIDJOB", "The uploaded CSV is empty")
@@ -214,7 +253,9 @@ def patch_ingest(request: Request, job_id: str, **_: str) -> Response:
             job.header, job.unprocessed = _parse_chunks(job)
         job.touch("Aborted")
         return Response.json(job.info())
-    raise ApiError(400, "INVALIDJOBSTATE", f"Cannot change state from {job.state} to {state}")
+    raise ApiError(
+        400, "INVALIDJOBSTATE", f"Cannot change state from {job.state} to {state}"
+    )
 
 
 def delete_job(request: Request, job_id: str, query: bool) -> Response:
@@ -235,9 +276,13 @@ def ingest_results(request: Request, job_id: str, kind: str, **_: str) -> Respon
     kind = kind.lower()
     header = list(job.header)
     if kind == "successfulresults":
-        return _csv_response(_csv_text(job.successes, ["sf__Id", "sf__Created", *header], job))
+        return _csv_response(
+            _csv_text(job.successes, ["sf__Id", "sf__Created", *header], job)
+        )
     if kind == "failedresults":
-        return _csv_response(_csv_text(job.failures, ["sf__Id", "sf__Error", *header], job))
+        return _csv_response(
+            _csv_text(job.failures, ["sf__Id", "sf__Error", *header], job)
+        )
     if kind == "unprocessedrecords":
         return _csv_response(_csv_text(job.unprocessed, header, job))
     raise ApiError(404, "NOT_FOUND", "The requested resource does not exist")
@@ -290,16 +335,22 @@ def _plan(writer: Writer, job: IngestJob, header: list[str]) -> list[Column]:
         raise ValueError("Delete and hardDelete jobs need exactly one column: Id")
     if job.operation == "update" and "id" not in lowered:
         raise ValueError("Update jobs need an Id column")
-    if job.operation == "upsert" and (job.external_id_field or "").lower() not in lowered:
+    if (
+        job.operation == "upsert"
+        and (job.external_id_field or "").lower() not in lowered
+    ):
         raise ValueError(f"The upsert CSV needs a {job.external_id_field} column")
     return writer.columns(header)
 
 
-def _apply_rows(writer: Writer, job: IngestJob, plan: list[Column],
-                rows: list[list[str]]) -> None:
+def _apply_rows(
+    writer: Writer, job: IngestJob, plan: list[Column], rows: list[list[str]]
+) -> None:
     user_id, now = job.created_by, now_text()
     operation = job.operation
-    ext_field = writer.obj.field(job.external_id_field) if job.external_id_field else None
+    ext_field = (
+        writer.obj.field(job.external_id_field) if job.external_id_field else None
+    )
     id_index = next((c.index for c in plan if c.field.name == "Id"), -1)
     for row in rows:
         try:
@@ -328,7 +379,9 @@ def _apply_rows(writer: Writer, job: IngestJob, plan: list[Column],
         job.processed += 1
 
 
-def _row_failed(job: IngestJob, row: list[str], failure: RecordFailure, id_index: int) -> None:
+def _row_failed(
+    job: IngestJob, row: list[str], failure: RecordFailure, id_index: int
+) -> None:
     shown_id = ""
     if job.operation != "insert" and 0 <= id_index < len(row):
         shown_id = normalize_id(row[id_index]) or row[id_index]
@@ -352,21 +405,35 @@ def create_query(request: Request, **_: str) -> Response:
     try:
         query = soql_engine.parse(text)
         if query.offset is not None:
-            raise soql_engine.SoqlError("MALFORMED_QUERY",
-                                        "OFFSET is not supported by Bulk API queries")
+            raise soql_engine.SoqlError(
+                "MALFORMED_QUERY", "OFFSET is not supported by Bulk API queries"
+            )
         if query.is_count:
-            raise soql_engine.SoqlError("MALFORMED_QUERY",
-                                        "Aggregate queries are not supported by Bulk API")
+            raise soql_engine.SoqlError(
+                "MALFORMED_QUERY", "Aggregate queries are not supported by Bulk API"
+            )
         with org.store.lock:
             columns = soql_engine.columns(query, org.catalog)
-            result = soql_engine.execute(query, org.catalog, api_version=request.version,
-                                         include_deleted=operation == "queryAll")
+            result = soql_engine.execute(
+                query,
+                org.catalog,
+                api_version=request.version,
+                include_deleted=operation == "queryAll",
+            )
     except soql_engine.SoqlError as error:
         raise soql_error(error) from None
-    job = QueryJob(id=org.ids.next_id("750"), operation=operation, created_by=request.user_id,
-                   api_version=request.version, column_delimiter=delimiter,
-                   line_ending=line_ending, query=text, columns=columns,
-                   state="UploadComplete", sobject=_object_name(org, query.sobject))
+    job = QueryJob(
+        id=org.ids.next_id("750"),
+        operation=operation,
+        created_by=request.user_id,
+        api_version=request.version,
+        column_delimiter=delimiter,
+        line_ending=line_ending,
+        query=text,
+        columns=columns,
+        state="UploadComplete",
+        sobject=_object_name(org, query.sobject),
+    )
     job.rows = [soql_engine.flat_row(record, columns) for record in result.records]
     job.processed = len(job.rows)
     org.jobs[job.id] = job
@@ -389,7 +456,9 @@ def patch_query(request: Request, job_id: str, **_: str) -> Response:
     job: QueryJob = _job(request, job_id, True)
     state = _body(request).get("state")
     if state != "Aborted" or job.state in ("JobComplete", "Failed", "Aborted"):
-        raise ApiError(400, "INVALIDJOBSTATE", f"Cannot change state from {job.state} to {state}")
+        raise ApiError(
+            400, "INVALIDJOBSTATE", f"Cannot change state from {job.state} to {state}"
+        )
     job.touch("Aborted")
     return Response.json(job.info())
 
@@ -415,23 +484,37 @@ def query_results(request: Request, job_id: str, **_: str) -> Response:
     locator = request.param("locator")
     offset = _offset(locator) if locator and locator != "null" else 0
     max_records = request.param("maxRecords")
-    size = int(max_records) if max_records and max_records.isdigit() and int(max_records) else 0
+    size = (
+        int(max_records)
+        if max_records and max_records.isdigit() and int(max_records)
+        else 0
+    )
     end = len(job.rows) if not size else min(len(job.rows), offset + size)
     page = job.rows[offset:end]
     next_locator = _locator(end) if end < len(job.rows) else "null"
-    return _csv_response(_csv_text(page, job.columns, job),
-                         [("Sforce-Locator", next_locator),
-                          ("Sforce-NumberOfRecords", str(len(page)))])
+    return _csv_response(
+        _csv_text(page, job.columns, job),
+        [("Sforce-Locator", next_locator), ("Sforce-NumberOfRecords", str(len(page)))],
+    )
 
 
 def add_routes(router: Router) -> None:
-    router.add("jobs/ingest", POST=create_ingest, GET=lambda r, **_: list_jobs(r, False))
-    router.add("jobs/ingest/{job_id}", GET=get_ingest, PATCH=patch_ingest,
-               DELETE=lambda r, job_id, **_: delete_job(r, job_id, False))
+    router.add(
+        "jobs/ingest", POST=create_ingest, GET=lambda r, **_: list_jobs(r, False)
+    )
+    router.add(
+        "jobs/ingest/{job_id}",
+        GET=get_ingest,
+        PATCH=patch_ingest,
+        DELETE=lambda r, job_id, **_: delete_job(r, job_id, False),
+    )
     router.add("jobs/ingest/{job_id}/batches", PUT=upload_batch)
     router.add("jobs/ingest/{job_id}/{kind}", GET=ingest_results)
     router.add("jobs/query", POST=create_query, GET=lambda r, **_: list_jobs(r, True))
-    router.add("jobs/query/{job_id}", GET=get_query, PATCH=patch_query,
-               DELETE=lambda r, job_id, **_: delete_job(r, job_id, True))
+    router.add(
+        "jobs/query/{job_id}",
+        GET=get_query,
+        PATCH=patch_query,
+        DELETE=lambda r, job_id, **_: delete_job(r, job_id, True),
+    )
     router.add("jobs/query/{job_id}/results", GET=query_results)
-

@@ -9,14 +9,33 @@ from salesforce_emulator.org import Org
 from salesforce_emulator.schema import NUMBER_TYPES, FieldDef, ObjectDef
 
 _SOAP_TYPES = {
-    "id": "tns:ID", "reference": "tns:ID", "boolean": "xsd:boolean", "int": "xsd:int",
-    "long": "xsd:long", "double": "xsd:double", "currency": "xsd:double",
-    "percent": "xsd:double", "date": "xsd:date", "datetime": "xsd:dateTime",
-    "time": "xsd:time", "base64": "xsd:base64Binary", "address": "urn:address",
-    "location": "urn:location", "anyType": "xsd:anyType",
+    "id": "tns:ID",
+    "reference": "tns:ID",
+    "boolean": "xsd:boolean",
+    "int": "xsd:int",
+    "long": "xsd:long",
+    "double": "xsd:double",
+    "currency": "xsd:double",
+    "percent": "xsd:double",
+    "date": "xsd:date",
+    "datetime": "xsd:dateTime",
+    "time": "xsd:time",
+    "base64": "xsd:base64Binary",
+    "address": "urn:address",
+    "location": "urn:location",
+    "anyType": "xsd:anyType",
 }
-_NOT_GROUPABLE = frozenset({"textarea", "double", "currency", "percent", "datetime",
-                            "multipicklist", "encryptedstring"})
+_NOT_GROUPABLE = frozenset(
+    {
+        "textarea",
+        "double",
+        "currency",
+        "percent",
+        "datetime",
+        "multipicklist",
+        "encryptedstring",
+    }
+)
 _NOT_SORTABLE = frozenset({"multipicklist", "encryptedstring"})
 
 
@@ -38,13 +57,28 @@ def _urls(obj: ObjectDef, version: str) -> dict[str, str]:
 def _flags(obj: ObjectDef) -> dict[str, Any]:
     system = obj.name in ("User", "RecordType", "Group")
     return {
-        "activateable": False, "associateEntityType": None, "associateParentEntity": None,
-        "createable": True, "custom": obj.custom, "customSetting": False,
-        "deepCloneable": False, "deletable": not system, "deprecatedAndHidden": False,
-        "feedEnabled": not system, "hasSubtypes": False, "isInterface": False,
-        "isSubtype": False, "layoutable": True, "mergeable": obj.name in ("Account", "Contact", "Lead"),
-        "mruEnabled": True, "queryable": True, "replicateable": True, "retrieveable": True,
-        "searchable": True, "triggerable": True, "undeletable": not system,
+        "activateable": False,
+        "associateEntityType": None,
+        "associateParentEntity": None,
+        "createable": True,
+        "custom": obj.custom,
+        "customSetting": False,
+        "deepCloneable": False,
+        "deletable": not system,
+        "deprecatedAndHidden": False,
+        "feedEnabled": not system,
+        "hasSubtypes": False,
+        "isInterface": False,
+        "isSubtype": False,
+        "layoutable": True,
+        "mergeable": obj.name in ("Account", "Contact", "Lead"),
+        "mruEnabled": True,
+        "queryable": True,
+        "replicateable": True,
+        "retrieveable": True,
+        "searchable": True,
+        "triggerable": True,
+        "undeletable": not system,
         "updateable": True,
     }
 
@@ -75,8 +109,13 @@ def basic_info(org: Org, obj: ObjectDef, version: str) -> dict[str, Any]:
 
 def _picklist_values(field_def: FieldDef) -> list[dict[str, Any]]:
     return [
-        {"active": True, "defaultValue": value == field_def.default_value, "label": value,
-         "validFor": None, "value": value}
+        {
+            "active": True,
+            "defaultValue": value == field_def.default_value,
+            "label": value,
+            "validFor": None,
+            "value": value,
+        }
         for value in field_def.picklist_values
     ]
 
@@ -119,13 +158,15 @@ def field_describe(obj: ObjectDef, field_def: FieldDef) -> dict[str, Any]:
         "filterable": not long_text,
         "filteredLookupInfo": None,
         "formulaTreatNullNumberAsZero": False,
-        "groupable": kind not in _NOT_GROUPABLE or (kind == "textarea" and not long_text),
+        "groupable": kind not in _NOT_GROUPABLE
+        or (kind == "textarea" and not long_text),
         "highScaleNumber": False,
         "htmlFormatted": False,
         "idLookup": field_def.id_lookup,
         "inlineHelpText": None,
         "label": field_def.label or field_def.name,
-        "length": 0 if numeric or kind in ("boolean", "date", "datetime", "time")
+        "length": 0
+        if numeric or kind in ("boolean", "date", "datetime", "time")
         else field_def.length,
         "mask": None,
         "maskType": None,
@@ -133,7 +174,8 @@ def field_describe(obj: ObjectDef, field_def: FieldDef) -> dict[str, Any]:
         "nameField": field_def.name_field,
         "namePointing": len(field_def.reference_to) > 1,
         "nillable": field_def.nillable,
-        "permissionable": field_def.nillable and not field_def.calculated
+        "permissionable": field_def.nillable
+        and not field_def.calculated
         and field_def.type != "id",
         "picklistValues": _picklist_values(field_def),
         "polymorphicForeignKey": len(field_def.reference_to) > 1,
@@ -166,16 +208,18 @@ def child_relationships(org: Org, obj: ObjectDef) -> list[dict[str, Any]]:
         for field_def in child.fields.values():
             if obj.name not in field_def.reference_to:
                 continue
-            children.append({
-                "cascadeDelete": field_def.cascade_delete,
-                "childSObject": child.name,
-                "deprecatedAndHidden": False,
-                "field": field_def.name,
-                "junctionIdListNames": [],
-                "junctionReferenceTo": [],
-                "relationshipName": field_def.child_relationship_name,
-                "restrictedDelete": False,
-            })
+            children.append(
+                {
+                    "cascadeDelete": field_def.cascade_delete,
+                    "childSObject": child.name,
+                    "deprecatedAndHidden": False,
+                    "field": field_def.name,
+                    "junctionIdListNames": [],
+                    "junctionReferenceTo": [],
+                    "relationshipName": field_def.child_relationship_name,
+                    "restrictedDelete": False,
+                }
+            )
     return children
 
 
@@ -183,21 +227,36 @@ def record_type_infos(org: Org, obj: ObjectDef, version: str) -> list[dict[str, 
     rows = org.record_types(obj.name)
     infos = []
     for index, row in enumerate(rows):
-        infos.append({
-            "active": bool(row["IsActive"]), "available": True,
-            "defaultRecordTypeMapping": index == 0,
-            "developerName": row["DeveloperName"], "master": False, "name": row["Name"],
-            "recordTypeId": row["Id"],
-            "urls": {"layout": f"/services/data/v{version}/sobjects/{obj.name}/describe/"
-                               f"layouts/{row['Id']}"},
-        })
-    infos.append({
-        "active": True, "available": True, "defaultRecordTypeMapping": not rows,
-        "developerName": "Master", "master": True, "name": "Master",
-        "recordTypeId": MASTER_RECORD_TYPE_ID,
-        "urls": {"layout": f"/services/data/v{version}/sobjects/{obj.name}/describe/"
-                           f"layouts/{MASTER_RECORD_TYPE_ID}"},
-    })
+        infos.append(
+            {
+                "active": bool(row["IsActive"]),
+                "available": True,
+                "defaultRecordTypeMapping": index == 0,
+                "developerName": row["DeveloperName"],
+                "master": False,
+                "name": row["Name"],
+                "recordTypeId": row["Id"],
+                "urls": {
+                    "layout": f"/services/data/v{version}/sobjects/{obj.name}/describe/"
+                    f"layouts/{row['Id']}"
+                },
+            }
+        )
+    infos.append(
+        {
+            "active": True,
+            "available": True,
+            "defaultRecordTypeMapping": not rows,
+            "developerName": "Master",
+            "master": True,
+            "name": "Master",
+            "recordTypeId": MASTER_RECORD_TYPE_ID,
+            "urls": {
+                "layout": f"/services/data/v{version}/sobjects/{obj.name}/describe/"
+                f"layouts/{MASTER_RECORD_TYPE_ID}"
+            },
+        }
+    )
     return infos
 
 
@@ -215,6 +274,8 @@ def sobject_describe(org: Org, obj: ObjectDef, version: str) -> dict[str, Any]:
         "recordTypeInfos": record_type_infos(org, obj, version),
         "searchLayoutable": True,
         "sobjectDescribeOption": "FULL",
-        "supportedScopes": [{"label": "All records", "name": "everything"},
-                            {"label": "My records", "name": "mine"}],
+        "supportedScopes": [
+            {"label": "All records", "name": "everything"},
+            {"label": "My records", "name": "mine"},
+        ],
     }

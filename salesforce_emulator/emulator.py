@@ -37,7 +37,9 @@ def _existing_pods(directory: Path) -> set[str]:
     for path in directory.glob("*.sqlite3"):
         try:
             with sqlite3.connect(str(path)) as db:
-                row = db.execute("SELECT value FROM meta WHERE key = 'identity'").fetchone()
+                row = db.execute(
+                    "SELECT value FROM meta WHERE key = 'identity'"
+                ).fetchone()
         except sqlite3.Error:
             continue
         if row:
@@ -109,7 +111,13 @@ class Emulator:
                 org_dir.mkdir(parents=True, exist_ok=True)
                 taken |= _existing_pods(org_dir)
                 path = org_dir / f"{name}.sqlite3"
-            org = Org(name, self.objects, path=path, taken_pods=taken, page_size=self.page_size)
+            org = Org(
+                name,
+                self.objects,
+                path=path,
+                taken_pods=taken,
+                page_size=self.page_size,
+            )
             self.orgs[name] = org
             self._by_client[org.client_id] = org
             self._by_token_prefix[org.tokens.prefix] = org
@@ -120,7 +128,9 @@ class Emulator:
         try:
             return self.orgs[name]
         except KeyError:
-            raise KeyError(f"no org named {name!r}; orgs: {', '.join(self.orgs)}") from None
+            raise KeyError(
+                f"no org named {name!r}; orgs: {', '.join(self.orgs)}"
+            ) from None
 
     def all_orgs(self) -> list[Org]:
         return list(self.orgs.values())
@@ -150,8 +160,11 @@ class Emulator:
     def _tls_files(self) -> TlsFiles:
         certfile, keyfile, ca_file = self._tls_args
         if certfile is not None:
-            return TlsFiles(Path(ca_file or certfile), Path(certfile),
-                            Path(keyfile) if keyfile else None)
+            return TlsFiles(
+                Path(ca_file or certfile),
+                Path(certfile),
+                Path(keyfile) if keyfile else None,
+            )
         if self.data_dir is not None:
             directory = self.data_dir / "tls"
         else:
@@ -164,15 +177,23 @@ class Emulator:
         if self._server is not None:
             return self
         self.tls = self._tls_files()
-        server = EmulatorServer((self.bind, self.requested_port), App(self),
-                                server_context(self.tls), verbose=self.verbose)
+        server = EmulatorServer(
+            (self.bind, self.requested_port),
+            App(self),
+            server_context(self.tls),
+            verbose=self.verbose,
+        )
         server.on_exit = self._flush_all
         self._server = server
         self.port = server.server_address[1]
         for org in self.orgs.values():
             self._publish(org)
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},
-                                        name="salesforce-emulator", daemon=True)
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.2},
+            name="salesforce-emulator",
+            daemon=True,
+        )
         self._thread.start()
         return self
 
@@ -205,8 +226,12 @@ class Emulator:
     def __enter__(self) -> Emulator:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 traceback: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
         self.stop()
 
     # -- client helpers ----------------------------------------------------------------------
@@ -224,19 +249,31 @@ class Emulator:
         """An access token from the token endpoint (client_credentials grant)."""
         org = self.org(org_name)
         with self.session() as session:
-            response = session.post(f"{self.base_url}/services/oauth2/token",
-                                    data={"grant_type": "client_credentials"},
-                                    auth=(org.client_id, org.client_secret), timeout=30)
+            response = session.post(
+                f"{self.base_url}/services/oauth2/token",
+                data={"grant_type": "client_credentials"},
+                auth=(org.client_id, org.client_secret),
+                timeout=30,
+            )
         response.raise_for_status()
         return str(response.json()["access_token"])
 
-    def salesforce(self, org_name: str, *, version: str = DEFAULT_API_VERSION,
-                   session: requests.Session | None = None) -> Salesforce:
+    def salesforce(
+        self,
+        org_name: str,
+        *,
+        version: str = DEFAULT_API_VERSION,
+        session: requests.Session | None = None,
+    ) -> Salesforce:
         """A simple-salesforce client for an org, in direct mode."""
         from simple_salesforce import Salesforce
 
-        return Salesforce(instance_url=self.base_url, session_id=self.token(org_name),
-                          session=session or self.session(), version=version)
+        return Salesforce(
+            instance_url=self.base_url,
+            session_id=self.token(org_name),
+            session=session or self.session(),
+            version=version,
+        )
 
     def infos(self) -> Iterable[dict[str, Any]]:
         return [org.info() for org in self.orgs.values()]

@@ -15,7 +15,11 @@ class RecordError:
     fields: tuple[str, ...] = ()
 
     def as_collection_error(self) -> dict[str, Any]:
-        return {"statusCode": self.code, "message": self.message, "fields": list(self.fields)}
+        return {
+            "statusCode": self.code,
+            "message": self.message,
+            "fields": list(self.fields),
+        }
 
     def as_api_error(self) -> dict[str, Any]:
         body: dict[str, Any] = {"message": self.message, "errorCode": self.code}
@@ -40,7 +44,9 @@ class RecordFailure(Exception):
         return self.errors[0].code
 
     @classmethod
-    def of(cls, code: str, message: str, fields: tuple[str, ...] | list[str] = ()) -> RecordFailure:
+    def of(
+        cls, code: str, message: str, fields: tuple[str, ...] | list[str] = ()
+    ) -> RecordFailure:
         return cls(RecordError(code, message, tuple(fields)))
 
 
@@ -79,15 +85,18 @@ class FieldValueError(ValueError):
 
     def json_parser_error(self) -> ApiError:
         return ApiError(
-            400, "JSON_PARSER_ERROR",
+            400,
+            "JSON_PARSER_ERROR",
             f"Cannot deserialize instance of {self.field_type} from VALUE_STRING value "
             f"{self.value} or request may be missing a required field",
         )
 
     def record_error(self) -> RecordError:
-        return RecordError("INVALID_TYPE_ON_FIELD_IN_RECORD",
-                           f"{self.field_name}: value not of required type: {self.value}",
-                           (self.field_name,))
+        return RecordError(
+            "INVALID_TYPE_ON_FIELD_IN_RECORD",
+            f"{self.field_name}: value not of required type: {self.value}",
+            (self.field_name,),
+        )
 
 
 class OAuthError(Exception):

@@ -62,8 +62,12 @@ class ValidationRule:
         return bool(actual == self.value)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"sobject": self.sobject, "field": self.field, "value": self.value,
-                "message": self.message}
+        return {
+            "sobject": self.sobject,
+            "field": self.field,
+            "value": self.value,
+            "message": self.message,
+        }
 
 
 class Faults:
@@ -102,10 +106,17 @@ class Faults:
 
     def reset(self) -> None:
         """Back to no faults, default allowance and token lifetime."""
-        self.update(latency_ms=0, failure_rate=0.0, failure_kinds=list(FAILURE_KINDS),
-                    seed=None, validation_rules=[], api_limit=DEFAULT_API_LIMIT,
-                    token_lifetime=DEFAULT_TOKEN_LIFETIME, fail_after_writes=None,
-                    fail_mode="drop")
+        self.update(
+            latency_ms=0,
+            failure_rate=0.0,
+            failure_kinds=list(FAILURE_KINDS),
+            seed=None,
+            validation_rules=[],
+            api_limit=DEFAULT_API_LIMIT,
+            token_lifetime=DEFAULT_TOKEN_LIFETIME,
+            fail_after_writes=None,
+            fail_mode="drop",
+        )
 
     def _set_latency_ms(self, value: Any) -> None:
         self.latency_ms = max(0, int(value))
@@ -119,7 +130,9 @@ class Faults:
     def _set_failure_kinds(self, value: Iterable[str]) -> None:
         kinds = tuple(str(v) for v in value)
         if not kinds or any(k not in FAILURE_KINDS for k in kinds):
-            raise ValueError(f"failure_kinds must be a non-empty subset of {FAILURE_KINDS}")
+            raise ValueError(
+                f"failure_kinds must be a non-empty subset of {FAILURE_KINDS}"
+            )
         self.failure_kinds = kinds
 
     def _set_seed(self, value: Any) -> None:
@@ -176,9 +189,13 @@ class Faults:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "latency_ms": self.latency_ms, "failure_rate": self.failure_rate,
-            "failure_kinds": list(self.failure_kinds), "seed": self.seed,
+            "latency_ms": self.latency_ms,
+            "failure_rate": self.failure_rate,
+            "failure_kinds": list(self.failure_kinds),
+            "seed": self.seed,
             "validation_rules": [r.as_dict() for r in self.validation_rules],
-            "api_limit": self.api_limit, "token_lifetime": self.token_lifetime,
-            "fail_after_writes": self.fail_after_writes, "fail_mode": self.fail_mode,
+            "api_limit": self.api_limit,
+            "token_lifetime": self.token_lifetime,
+            "fail_after_writes": self.fail_after_writes,
+            "fail_mode": self.fail_mode,
         }

@@ -119,7 +119,9 @@ class IdSpace:
         with self._lock:
             self.counter += 1
             number = self.counter
-        return to18(f"{key_prefix}{self.pod}0{encode_base62(number, self.COUNTER_WIDTH)}")
+        return to18(
+            f"{key_prefix}{self.pod}0{encode_base62(number, self.COUNTER_WIDTH)}"
+        )
 
     def next_ids(self, key_prefix: str, count: int) -> list[str]:
         with self._lock:

@@ -53,41 +53,80 @@ def _label(name: str) -> str:
 
 
 def text(name: str, length: int = 255, **kw: Any) -> FieldDef:
-    return FieldDef(name=name, type=kw.pop("type", "string"), label=kw.pop("label", _label(name)),
-                    length=length, **kw)
+    return FieldDef(
+        name=name,
+        type=kw.pop("type", "string"),
+        label=kw.pop("label", _label(name)),
+        length=length,
+        **kw,
+    )
 
 
 def picklist(name: str, values: Sequence[str], **kw: Any) -> FieldDef:
-    return FieldDef(name=name, type=kw.pop("type", "picklist"),
-                    label=kw.pop("label", _label(name)), length=kw.pop("length", 255),
-                    picklist_values=tuple(values), **kw)
+    return FieldDef(
+        name=name,
+        type=kw.pop("type", "picklist"),
+        label=kw.pop("label", _label(name)),
+        length=kw.pop("length", 255),
+        picklist_values=tuple(values),
+        **kw,
+    )
 
 
-def number(name: str, type_: str = "double", precision: int = 18, scale: int = 0,
-           **kw: Any) -> FieldDef:
-    return FieldDef(name=name, type=type_, label=kw.pop("label", _label(name)),
-                    precision=precision, scale=scale, **kw)
+def number(
+    name: str, type_: str = "double", precision: int = 18, scale: int = 0, **kw: Any
+) -> FieldDef:
+    return FieldDef(
+        name=name,
+        type=type_,
+        label=kw.pop("label", _label(name)),
+        precision=precision,
+        scale=scale,
+        **kw,
+    )
 
 
 def boolean(name: str, default: bool = False, **kw: Any) -> FieldDef:
-    return FieldDef(name=name, type="boolean", label=kw.pop("label", _label(name)),
-                    nillable=False, defaulted_on_create=True, default_value=default, **kw)
+    return FieldDef(
+        name=name,
+        type="boolean",
+        label=kw.pop("label", _label(name)),
+        nillable=False,
+        defaulted_on_create=True,
+        default_value=default,
+        **kw,
+    )
 
 
 def date(name: str, type_: str = "date", **kw: Any) -> FieldDef:
     return FieldDef(name=name, type=type_, label=kw.pop("label", _label(name)), **kw)
 
 
-def reference(name: str, to: Sequence[str], relationship: str, child: str | None = None,
-              **kw: Any) -> FieldDef:
-    return FieldDef(name=name, type="reference", label=kw.pop("label", _label(name) or name),
-                    length=18, reference_to=tuple(to), relationship_name=relationship,
-                    child_relationship_name=child, **kw)
+def reference(
+    name: str, to: Sequence[str], relationship: str, child: str | None = None, **kw: Any
+) -> FieldDef:
+    return FieldDef(
+        name=name,
+        type="reference",
+        label=kw.pop("label", _label(name) or name),
+        length=18,
+        reference_to=tuple(to),
+        relationship_name=relationship,
+        child_relationship_name=child,
+        **kw,
+    )
 
 
 def legacy_id() -> FieldDef:
-    return text("Legacy_Id__c", 255, label="Legacy Id", custom=True, external_id=True,
-                unique=True, id_lookup=True)
+    return text(
+        "Legacy_Id__c",
+        255,
+        label="Legacy Id",
+        custom=True,
+        external_id=True,
+        unique=True,
+        id_lookup=True,
+    )
 
 
 READ_ONLY: dict[str, Any] = {"createable": False, "updateable": False}
@@ -95,33 +134,74 @@ READ_ONLY: dict[str, Any] = {"createable": False, "updateable": False}
 
 def system_fields(owner_to: Sequence[str] | None) -> list[FieldDef]:
     """Fields every object has; OwnerId when ``owner_to`` is given."""
-    audit: dict[str, Any] = {**READ_ONLY, "nillable": False, "defaulted_on_create": True}
+    audit: dict[str, Any] = {
+        **READ_ONLY,
+        "nillable": False,
+        "defaulted_on_create": True,
+    }
     fields = [
-        FieldDef(name="Id", type="id", label="Record ID", length=18, nillable=False,
-                 id_lookup=True, defaulted_on_create=True, createable=False,
-                 updateable=False),
-        FieldDef(name="IsDeleted", type="boolean", label="Deleted", default_value=False,
-                 **audit),
+        FieldDef(
+            name="Id",
+            type="id",
+            label="Record ID",
+            length=18,
+            nillable=False,
+            id_lookup=True,
+            defaulted_on_create=True,
+            createable=False,
+            updateable=False,
+        ),
+        FieldDef(
+            name="IsDeleted",
+            type="boolean",
+            label="Deleted",
+            default_value=False,
+            **audit,
+        ),
     ]
     if owner_to:
-        fields.append(reference("OwnerId", owner_to, "Owner", None, label="Owner ID",
-                                nillable=False, defaulted_on_create=True))
+        fields.append(
+            reference(
+                "OwnerId",
+                owner_to,
+                "Owner",
+                None,
+                label="Owner ID",
+                nillable=False,
+                defaulted_on_create=True,
+            )
+        )
     fields += [
         date("CreatedDate", "datetime", label="Created Date", **audit),
-        reference("CreatedById", ["User"], "CreatedBy", None, label="Created By ID",
-                  **audit),
+        reference(
+            "CreatedById", ["User"], "CreatedBy", None, label="Created By ID", **audit
+        ),
         date("LastModifiedDate", "datetime", label="Last Modified Date", **audit),
-        reference("LastModifiedById", ["User"], "LastModifiedBy", None,
-                  label="Last Modified By ID", **audit),
+        reference(
+            "LastModifiedById",
+            ["User"],
+            "LastModifiedBy",
+            None,
+            label="Last Modified By ID",
+            **audit,
+        ),
         date("SystemModstamp", "datetime", label="System Modstamp", **audit),
     ]
     return fields
 
 
-def _object(name: str, prefix: str, label: str, plural: str, owner: Sequence[str] | None,
-            fields: Iterable[FieldDef], custom: bool = False) -> ObjectDef:
-    obj = ObjectDef(name=name, key_prefix=prefix, label=label, label_plural=plural,
-                    custom=custom)
+def _object(
+    name: str,
+    prefix: str,
+    label: str,
+    plural: str,
+    owner: Sequence[str] | None,
+    fields: Iterable[FieldDef],
+    custom: bool = False,
+) -> ObjectDef:
+    obj = ObjectDef(
+        name=name, key_prefix=prefix, label=label, label_plural=plural, custom=custom
+    )
     system = system_fields(owner)
     for field_def in system[:2]:
         obj.add(field_def)
@@ -133,8 +213,9 @@ def _object(name: str, prefix: str, label: str, plural: str, owner: Sequence[str
 
 
 def _record_type(child: str | None = None) -> FieldDef:
-    return reference("RecordTypeId", ["RecordType"], "RecordType", child,
-                     label="Record Type ID")
+    return reference(
+        "RecordTypeId", ["RecordType"], "RecordType", child, label="Record Type ID"
+    )
 
 
 def _address(prefix: str) -> list[FieldDef]:
@@ -148,222 +229,484 @@ def _address(prefix: str) -> list[FieldDef]:
 
 
 INDUSTRIES = (
-    "Agriculture", "Apparel", "Banking", "Biotechnology", "Chemicals", "Communications",
-    "Construction", "Consulting", "Education", "Electronics", "Energy", "Engineering",
-    "Entertainment", "Environmental", "Finance", "Food & Beverage", "Government",
-    "Healthcare", "Hospitality", "Insurance", "Machinery", "Manufacturing", "Media",
-    "Not For Profit", "Recreation", "Retail", "Shipping", "Technology",
-    "Telecommunications", "Transportation", "Utilities", "Other",
+    "Agriculture",
+    "Apparel",
+    "Banking",
+    "Biotechnology",
+    "Chemicals",
+    "Communications",
+    "Construction",
+    "Consulting",
+    "Education",
+    "Electronics",
+    "Energy",
+    "Engineering",
+    "Entertainment",
+    "Environmental",
+    "Finance",
+    "Food & Beverage",
+    "Government",
+    "Healthcare",
+    "Hospitality",
+    "Insurance",
+    "Machinery",
+    "Manufacturing",
+    "Media",
+    "Not For Profit",
+    "Recreation",
+    "Retail",
+    "Shipping",
+    "Technology",
+    "Telecommunications",
+    "Transportation",
+    "Utilities",
+    "Other",
 )
 ACCOUNT_TYPES = (
-    "Prospect", "Customer - Direct", "Customer - Channel", "Channel Partner / Reseller",
-    "Installation Partner", "Technology Partner", "Other",
+    "Prospect",
+    "Customer - Direct",
+    "Customer - Channel",
+    "Channel Partner / Reseller",
+    "Installation Partner",
+    "Technology Partner",
+    "Other",
 )
 LEAD_SOURCES = ("Web", "Phone Inquiry", "Partner Referral", "Purchased List", "Other")
 OPPORTUNITY_STAGES = (
-    "Prospecting", "Qualification", "Needs Analysis", "Value Proposition",
-    "Id. Decision Makers", "Perception Analysis", "Proposal/Price Quote",
-    "Negotiation/Review", "Closed Won", "Closed Lost",
+    "Prospecting",
+    "Qualification",
+    "Needs Analysis",
+    "Value Proposition",
+    "Id. Decision Makers",
+    "Perception Analysis",
+    "Proposal/Price Quote",
+    "Negotiation/Review",
+    "Closed Won",
+    "Closed Lost",
 )
-LEAD_STATUSES = ("Open - Not Contacted", "Working - Contacted", "Closed - Converted",
-                 "Closed - Not Converted")
+LEAD_STATUSES = (
+    "Open - Not Contacted",
+    "Working - Contacted",
+    "Closed - Converted",
+    "Closed - Not Converted",
+)
 CASE_STATUSES = ("New", "Working", "Escalated", "Closed")
 
 
 def account() -> ObjectDef:
-    return _object("Account", "001", "Account", "Accounts", ["User"], [
-        text("Name", 255, label="Account Name", nillable=False, name_field=True),
-        reference("ParentId", ["Account"], "Parent", "ChildAccounts", label="Parent Account ID"),
-        _record_type(),
-        picklist("Type", ACCOUNT_TYPES, label="Account Type"),
-        picklist("Industry", INDUSTRIES),
-        picklist("Rating", ("Hot", "Warm", "Cold")),
-        picklist("AccountSource", LEAD_SOURCES),
-        text("AccountNumber", 40),
-        text("Site", 80, label="Account Site"),
-        text("Phone", 40, type="phone"),
-        text("Fax", 40, type="phone"),
-        text("Website", 255, type="url"),
-        number("NumberOfEmployees", "int", 8, 0, label="Employees"),
-        number("AnnualRevenue", "currency", 18, 0),
-        *_address("Billing"),
-        *_address("Shipping"),
-        text("Description", 32000, type="textarea"),
-        legacy_id(),
-    ])
+    return _object(
+        "Account",
+        "001",
+        "Account",
+        "Accounts",
+        ["User"],
+        [
+            text("Name", 255, label="Account Name", nillable=False, name_field=True),
+            reference(
+                "ParentId",
+                ["Account"],
+                "Parent",
+                "ChildAccounts",
+                label="Parent Account ID",
+            ),
+            _record_type(),
+            picklist("Type", ACCOUNT_TYPES, label="Account Type"),
+            picklist("Industry", INDUSTRIES),
+            picklist("Rating", ("Hot", "Warm", "Cold")),
+            picklist("AccountSource", LEAD_SOURCES),
+            text("AccountNumber", 40),
+            text("Site", 80, label="Account Site"),
+            text("Phone", 40, type="phone"),
+            text("Fax", 40, type="phone"),
+            text("Website", 255, type="url"),
+            number("NumberOfEmployees", "int", 8, 0, label="Employees"),
+            number("AnnualRevenue", "currency", 18, 0),
+            *_address("Billing"),
+            *_address("Shipping"),
+            text("Description", 32000, type="textarea"),
+            legacy_id(),
+        ],
+    )
 
 
 def contact() -> ObjectDef:
-    return _object("Contact", "003", "Contact", "Contacts", ["User"], [
-        picklist("Salutation", ("Mr.", "Ms.", "Mrs.", "Dr.", "Prof.")),
-        text("FirstName", 40),
-        text("LastName", 80, nillable=False),
-        text("Name", 121, label="Full Name", name_field=True, **READ_ONLY),
-        reference("AccountId", ["Account"], "Account", "Contacts"),
-        _record_type(),
-        reference("ReportsToId", ["Contact"], "ReportsTo", "ReportsTo__r"),
-        text("Email", 80, type="email"),
-        text("Phone", 40, type="phone"),
-        text("MobilePhone", 40, type="phone"),
-        text("Title", 128),
-        text("Department", 80),
-        date("Birthdate"),
-        picklist("LeadSource", LEAD_SOURCES),
-        boolean("HasOptedOutOfEmail", label="Email Opt Out"),
-        *_address("Mailing"),
-        text("Description", 32000, type="textarea"),
-        legacy_id(),
-    ])
+    return _object(
+        "Contact",
+        "003",
+        "Contact",
+        "Contacts",
+        ["User"],
+        [
+            picklist("Salutation", ("Mr.", "Ms.", "Mrs.", "Dr.", "Prof.")),
+            text("FirstName", 40),
+            text("LastName", 80, nillable=False),
+            text("Name", 121, label="Full Name", name_field=True, **READ_ONLY),
+            reference("AccountId", ["Account"], "Account", "Contacts"),
+            _record_type(),
+            reference("ReportsToId", ["Contact"], "ReportsTo", "ReportsTo__r"),
+            text("Email", 80, type="email"),
+            text("Phone", 40, type="phone"),
+            text("MobilePhone", 40, type="phone"),
+            text("Title", 128),
+            text("Department", 80),
+            date("Birthdate"),
+            picklist("LeadSource", LEAD_SOURCES),
+            boolean("HasOptedOutOfEmail", label="Email Opt Out"),
+            *_address("Mailing"),
+            text("Description", 32000, type="textarea"),
+            legacy_id(),
+        ],
+    )
 
 
 def opportunity() -> ObjectDef:
-    return _object("Opportunity", "006", "Opportunity", "Opportunities", ["User"], [
-        text("Name", 120, nillable=False, name_field=True),
-        reference("AccountId", ["Account"], "Account", "Opportunities"),
-        _record_type(),
-        picklist("StageName", OPPORTUNITY_STAGES, label="Stage", nillable=False,
-                 restricted_picklist=True),
-        number("Amount", "currency", 16, 2),
-        number("Probability", "percent", 3, 0, label="Probability (%)"),
-        date("CloseDate", nillable=False),
-        picklist("Type", ("Existing Customer - Upgrade", "Existing Customer - Replacement",
-                          "Existing Customer - Downgrade", "New Customer"),
-                 label="Opportunity Type"),
-        picklist("LeadSource", LEAD_SOURCES),
-        text("NextStep", 255),
-        FieldDef(name="IsClosed", type="boolean", label="Closed", nillable=False,
-                 defaulted_on_create=True, calculated=True, default_value=False, **READ_ONLY),
-        FieldDef(name="IsWon", type="boolean", label="Won", nillable=False,
-                 defaulted_on_create=True, calculated=True, default_value=False, **READ_ONLY),
-        text("Description", 32000, type="textarea"),
-        legacy_id(),
-    ])
+    return _object(
+        "Opportunity",
+        "006",
+        "Opportunity",
+        "Opportunities",
+        ["User"],
+        [
+            text("Name", 120, nillable=False, name_field=True),
+            reference("AccountId", ["Account"], "Account", "Opportunities"),
+            _record_type(),
+            picklist(
+                "StageName",
+                OPPORTUNITY_STAGES,
+                label="Stage",
+                nillable=False,
+                restricted_picklist=True,
+            ),
+            number("Amount", "currency", 16, 2),
+            number("Probability", "percent", 3, 0, label="Probability (%)"),
+            date("CloseDate", nillable=False),
+            picklist(
+                "Type",
+                (
+                    "Existing Customer - Upgrade",
+                    "Existing Customer - Replacement",
+                    "Existing Customer - Downgrade",
+                    "New Customer",
+                ),
+                label="Opportunity Type",
+            ),
+            picklist("LeadSource", LEAD_SOURCES),
+            text("NextStep", 255),
+            FieldDef(
+                name="IsClosed",
+                type="boolean",
+                label="Closed",
+                nillable=False,
+                defaulted_on_create=True,
+                calculated=True,
+                default_value=False,
+                **READ_ONLY,
+            ),
+            FieldDef(
+                name="IsWon",
+                type="boolean",
+                label="Won",
+                nillable=False,
+                defaulted_on_create=True,
+                calculated=True,
+                default_value=False,
+                **READ_ONLY,
+            ),
+            text("Description", 32000, type="textarea"),
+            legacy_id(),
+        ],
+    )
 
 
 def lead() -> ObjectDef:
-    return _object("Lead", "00Q", "Lead", "Leads", ["Group", "User"], [
-        picklist("Salutation", ("Mr.", "Ms.", "Mrs.", "Dr.", "Prof.")),
-        text("FirstName", 40),
-        text("LastName", 80, nillable=False),
-        text("Name", 121, label="Full Name", name_field=True, **READ_ONLY),
-        text("Company", 255, nillable=False),
-        _record_type(),
-        text("Email", 80, type="email"),
-        text("Phone", 40, type="phone"),
-        text("Title", 128),
-        picklist("Status", LEAD_STATUSES, nillable=False, defaulted_on_create=True,
-                 default_value=LEAD_STATUSES[0]),
-        picklist("LeadSource", LEAD_SOURCES),
-        picklist("Industry", INDUSTRIES),
-        picklist("Rating", ("Hot", "Warm", "Cold")),
-        number("AnnualRevenue", "currency", 18, 0),
-        number("NumberOfEmployees", "int", 8, 0, label="Employees"),
-        *_address(""),
-        boolean("IsConverted", label="Converted"),
-        text("Description", 32000, type="textarea"),
-        legacy_id(),
-    ])
+    return _object(
+        "Lead",
+        "00Q",
+        "Lead",
+        "Leads",
+        ["Group", "User"],
+        [
+            picklist("Salutation", ("Mr.", "Ms.", "Mrs.", "Dr.", "Prof.")),
+            text("FirstName", 40),
+            text("LastName", 80, nillable=False),
+            text("Name", 121, label="Full Name", name_field=True, **READ_ONLY),
+            text("Company", 255, nillable=False),
+            _record_type(),
+            text("Email", 80, type="email"),
+            text("Phone", 40, type="phone"),
+            text("Title", 128),
+            picklist(
+                "Status",
+                LEAD_STATUSES,
+                nillable=False,
+                defaulted_on_create=True,
+                default_value=LEAD_STATUSES[0],
+            ),
+            picklist("LeadSource", LEAD_SOURCES),
+            picklist("Industry", INDUSTRIES),
+            picklist("Rating", ("Hot", "Warm", "Cold")),
+            number("AnnualRevenue", "currency", 18, 0),
+            number("NumberOfEmployees", "int", 8, 0, label="Employees"),
+            *_address(""),
+            boolean("IsConverted", label="Converted"),
+            text("Description", 32000, type="textarea"),
+            legacy_id(),
+        ],
+    )
 
 
 def case() -> ObjectDef:
-    return _object("Case", "500", "Case", "Cases", ["Group", "User"], [
-        FieldDef(name="CaseNumber", type="string", label="Case Number", length=30,
-                 nillable=False, defaulted_on_create=True, auto_number=True,
-                 name_field=True, display_format="{00000000}", **READ_ONLY),
-        reference("AccountId", ["Account"], "Account", "Cases"),
-        reference("ContactId", ["Contact"], "Contact", "Cases"),
-        reference("ParentId", ["Case"], "Parent", "Cases"),
-        _record_type(),
-        text("Subject", 255),
-        picklist("Status", CASE_STATUSES, nillable=False, defaulted_on_create=True,
-                 default_value="New"),
-        picklist("Priority", ("High", "Medium", "Low"), defaulted_on_create=True,
-                 default_value="Medium"),
-        picklist("Origin", ("Phone", "Email", "Web"), label="Case Origin"),
-        picklist("Type", ("Question", "Problem", "Feature Request"), label="Case Type"),
-        picklist("Reason", ("Installation", "Equipment Complexity", "Performance",
-                            "Breakdown", "Other"), label="Case Reason"),
-        text("SuppliedName", 80, label="Web Name"),
-        text("SuppliedEmail", 80, type="email", label="Web Email"),
-        FieldDef(name="IsClosed", type="boolean", label="Closed", nillable=False,
-                 defaulted_on_create=True, calculated=True, default_value=False, **READ_ONLY),
-        text("Description", 32000, type="textarea"),
-        legacy_id(),
-    ])
+    return _object(
+        "Case",
+        "500",
+        "Case",
+        "Cases",
+        ["Group", "User"],
+        [
+            FieldDef(
+                name="CaseNumber",
+                type="string",
+                label="Case Number",
+                length=30,
+                nillable=False,
+                defaulted_on_create=True,
+                auto_number=True,
+                name_field=True,
+                display_format="{00000000}",
+                **READ_ONLY,
+            ),
+            reference("AccountId", ["Account"], "Account", "Cases"),
+            reference("ContactId", ["Contact"], "Contact", "Cases"),
+            reference("ParentId", ["Case"], "Parent", "Cases"),
+            _record_type(),
+            text("Subject", 255),
+            picklist(
+                "Status",
+                CASE_STATUSES,
+                nillable=False,
+                defaulted_on_create=True,
+                default_value="New",
+            ),
+            picklist(
+                "Priority",
+                ("High", "Medium", "Low"),
+                defaulted_on_create=True,
+                default_value="Medium",
+            ),
+            picklist("Origin", ("Phone", "Email", "Web"), label="Case Origin"),
+            picklist(
+                "Type", ("Question", "Problem", "Feature Request"), label="Case Type"
+            ),
+            picklist(
+                "Reason",
+                (
+                    "Installation",
+                    "Equipment Complexity",
+                    "Performance",
+                    "Breakdown",
+                    "Other",
+                ),
+                label="Case Reason",
+            ),
+            text("SuppliedName", 80, label="Web Name"),
+            text("SuppliedEmail", 80, type="email", label="Web Email"),
+            FieldDef(
+                name="IsClosed",
+                type="boolean",
+                label="Closed",
+                nillable=False,
+                defaulted_on_create=True,
+                calculated=True,
+                default_value=False,
+                **READ_ONLY,
+            ),
+            text("Description", 32000, type="textarea"),
+            legacy_id(),
+        ],
+    )
 
 
 def user() -> ObjectDef:
-    zones = ("America/Los_Angeles", "America/New_York", "Europe/London", "Europe/Paris",
-             "GMT")
-    return _object("User", "005", "User", "Users", None, [
-        text("Username", 80, nillable=False, unique=True, id_lookup=True),
-        text("FirstName", 40),
-        text("LastName", 80, nillable=False),
-        text("Name", 121, label="Full Name", name_field=True, **READ_ONLY),
-        text("Email", 128, type="email", nillable=False),
-        text("Alias", 8, nillable=False),
-        text("CommunityNickname", 40, label="Nickname"),
-        boolean("IsActive", True, label="Active"),
-        text("Title", 80),
-        text("Department", 80),
-        text("CompanyName", 80),
-        reference("ManagerId", ["User"], "Manager", "ManagedUsers"),
-        picklist("TimeZoneSidKey", zones, label="Time Zone", nillable=False,
-                 defaulted_on_create=True, default_value="GMT"),
-        picklist("LocaleSidKey", ("en_US", "en_GB", "fr_FR", "de_DE"), label="Locale",
-                 nillable=False, defaulted_on_create=True, default_value="en_US"),
-        picklist("LanguageLocaleKey", ("en_US", "fr", "de"), label="Language",
-                 nillable=False, defaulted_on_create=True, default_value="en_US"),
-        picklist("EmailEncodingKey", ("UTF-8", "ISO-8859-1"), label="Email Encoding",
-                 nillable=False, defaulted_on_create=True, default_value="UTF-8"),
-        picklist("UserType", ("Standard", "AutomatedProcess"), defaulted_on_create=True,
-                 default_value="Standard", **READ_ONLY),
-    ])
+    zones = (
+        "America/Los_Angeles",
+        "America/New_York",
+        "Europe/London",
+        "Europe/Paris",
+        "GMT",
+    )
+    return _object(
+        "User",
+        "005",
+        "User",
+        "Users",
+        None,
+        [
+            text("Username", 80, nillable=False, unique=True, id_lookup=True),
+            text("FirstName", 40),
+            text("LastName", 80, nillable=False),
+            text("Name", 121, label="Full Name", name_field=True, **READ_ONLY),
+            text("Email", 128, type="email", nillable=False),
+            text("Alias", 8, nillable=False),
+            text("CommunityNickname", 40, label="Nickname"),
+            boolean("IsActive", True, label="Active"),
+            text("Title", 80),
+            text("Department", 80),
+            text("CompanyName", 80),
+            reference("ManagerId", ["User"], "Manager", "ManagedUsers"),
+            picklist(
+                "TimeZoneSidKey",
+                zones,
+                label="Time Zone",
+                nillable=False,
+                defaulted_on_create=True,
+                default_value="GMT",
+            ),
+            picklist(
+                "LocaleSidKey",
+                ("en_US", "en_GB", "fr_FR", "de_DE"),
+                label="Locale",
+                nillable=False,
+                defaulted_on_create=True,
+                default_value="en_US",
+            ),
+            picklist(
+                "LanguageLocaleKey",
+                ("en_US", "fr", "de"),
+                label="Language",
+                nillable=False,
+                defaulted_on_create=True,
+                default_value="en_US",
+            ),
+            picklist(
+                "EmailEncodingKey",
+                ("UTF-8", "ISO-8859-1"),
+                label="Email Encoding",
+                nillable=False,
+                defaulted_on_create=True,
+                default_value="UTF-8",
+            ),
+            picklist(
+                "UserType",
+                ("Standard", "AutomatedProcess"),
+                defaulted_on_create=True,
+                default_value="Standard",
+                **READ_ONLY,
+            ),
+        ],
+    )
 
 
 def record_type() -> ObjectDef:
-    return _object("RecordType", "012", "Record Type", "Record Types", None, [
-        text("Name", 80, label="Record Type Name", nillable=False, name_field=True),
-        text("DeveloperName", 80, label="Record Type Name", nillable=False),
-        text("NamespacePrefix", 15, **READ_ONLY),
-        text("Description", 255),
-        picklist("SobjectType", (), type="picklist", label="SObject Type Name",
-                 nillable=False, updateable=False),
-        boolean("IsActive", True, label="Active"),
-    ])
+    return _object(
+        "RecordType",
+        "012",
+        "Record Type",
+        "Record Types",
+        None,
+        [
+            text("Name", 80, label="Record Type Name", nillable=False, name_field=True),
+            text("DeveloperName", 80, label="Record Type Name", nillable=False),
+            text("NamespacePrefix", 15, **READ_ONLY),
+            text("Description", 255),
+            picklist(
+                "SobjectType",
+                (),
+                type="picklist",
+                label="SObject Type Name",
+                nillable=False,
+                updateable=False,
+            ),
+            boolean("IsActive", True, label="Active"),
+        ],
+    )
 
 
 def group() -> ObjectDef:
-    return _object("Group", "00G", "Group", "Groups", None, [
-        text("Name", 40, nillable=False, name_field=True),
-        text("DeveloperName", 80),
-        picklist("Type", ("Regular", "Queue"), nillable=False, defaulted_on_create=True,
-                 default_value="Regular"),
-        text("Email", 255, type="email"),
-    ])
+    return _object(
+        "Group",
+        "00G",
+        "Group",
+        "Groups",
+        None,
+        [
+            text("Name", 40, nillable=False, name_field=True),
+            text("DeveloperName", 80),
+            picklist(
+                "Type",
+                ("Regular", "Queue"),
+                nillable=False,
+                defaulted_on_create=True,
+                default_value="Regular",
+            ),
+            text("Email", 255, type="email"),
+        ],
+    )
 
 
 def standard_objects() -> list[ObjectDef]:
-    return [account(), contact(), opportunity(), lead(), case(), user(), record_type(),
-            group()]
+    return [
+        account(),
+        contact(),
+        opportunity(),
+        lead(),
+        case(),
+        user(),
+        record_type(),
+        group(),
+    ]
 
 
 # ---------------------------------------------------------------------------
 # schema files
 
 _TYPE_ALIASES = {
-    "text": "string", "number": "double", "checkbox": "boolean", "lookup": "reference",
-    "masterdetail": "reference", "longtextarea": "textarea", "richtextarea": "textarea",
-    "autonumber": "string", "integer": "int", "datetime": "datetime", "decimal": "double",
+    "text": "string",
+    "number": "double",
+    "checkbox": "boolean",
+    "lookup": "reference",
+    "masterdetail": "reference",
+    "longtextarea": "textarea",
+    "richtextarea": "textarea",
+    "autonumber": "string",
+    "integer": "int",
+    "datetime": "datetime",
+    "decimal": "double",
 }
-_KNOWN_TYPES = frozenset({
-    "string", "textarea", "email", "phone", "url", "picklist", "multipicklist", "combobox",
-    "encryptedstring", "int", "long", "double", "currency", "percent", "boolean", "date",
-    "datetime", "time", "reference",
-})
-_DEFAULT_LENGTH = {"string": 255, "textarea": 32768, "email": 80, "phone": 40, "url": 255,
-                   "picklist": 255, "multipicklist": 4099, "combobox": 255,
-                   "encryptedstring": 175, "reference": 18}
+_KNOWN_TYPES = frozenset(
+    {
+        "string",
+        "textarea",
+        "email",
+        "phone",
+        "url",
+        "picklist",
+        "multipicklist",
+        "combobox",
+        "encryptedstring",
+        "int",
+        "long",
+        "double",
+        "currency",
+        "percent",
+        "boolean",
+        "date",
+        "datetime",
+        "time",
+        "reference",
+    }
+)
+_DEFAULT_LENGTH = {
+    "string": 255,
+    "textarea": 32768,
+    "email": 80,
+    "phone": 40,
+    "url": 255,
+    "picklist": 255,
+    "multipicklist": 4099,
+    "combobox": 255,
+    "encryptedstring": 175,
+    "reference": 18,
+}
 _DEFAULT_PRECISION = {"int": 9, "long": 18, "double": 18, "currency": 18, "percent": 18}
 
 
@@ -387,7 +730,9 @@ def _custom_field(spec: Mapping[str, Any]) -> FieldDef:
     required = bool(spec.get("required")) or master
     is_bool = type_ == "boolean"
     return FieldDef(
-        name=name, type=type_, label=str(spec.get("label") or _label(name)),
+        name=name,
+        type=type_,
+        label=str(spec.get("label") or _label(name)),
         length=int(spec.get("length", _DEFAULT_LENGTH.get(type_, 0))),
         precision=int(spec.get("precision", _DEFAULT_PRECISION.get(type_, 0))),
         scale=int(spec.get("scale", 2 if type_ == "currency" else 0)),
@@ -395,14 +740,19 @@ def _custom_field(spec: Mapping[str, Any]) -> FieldDef:
         createable=bool(spec.get("createable", not read_only)),
         updateable=bool(spec.get("updateable", not read_only and not master)),
         defaulted_on_create=is_bool or auto or "defaultValue" in spec,
-        calculated=calculated, auto_number=auto,
-        unique=bool(spec.get("unique")), case_sensitive=bool(spec.get("caseSensitive")),
+        calculated=calculated,
+        auto_number=auto,
+        unique=bool(spec.get("unique")),
+        case_sensitive=bool(spec.get("caseSensitive")),
         external_id=bool(spec.get("externalId")),
         id_lookup=bool(spec.get("externalId") or auto),
-        custom=True, reference_to=to,
+        custom=True,
+        reference_to=to,
         relationship_name=(spec.get("relationshipName") or name[:-3] + "__r")
-        if type_ == "reference" else None,
-        cascade_delete=master, picklist_values=values,
+        if type_ == "reference"
+        else None,
+        cascade_delete=master,
+        picklist_values=values,
         restricted_picklist=bool(spec.get("restricted")),
         default_value=spec.get("defaultValue", False if is_bool else None),
         child_relationship_name=spec.get("childRelationshipName"),
@@ -413,13 +763,27 @@ def _custom_field(spec: Mapping[str, Any]) -> FieldDef:
 def _name_field(spec: Mapping[str, Any] | None, label: str) -> FieldDef:
     spec = spec or {}
     if str(spec.get("type", "string")).lower() == "autonumber":
-        return FieldDef(name="Name", type="string", label=spec.get("label", f"{label} Name"),
-                        length=80, nillable=False, defaulted_on_create=True,
-                        auto_number=True, id_lookup=True, name_field=True,
-                        display_format=spec.get("displayFormat", "{0000}"), **READ_ONLY)
-    return FieldDef(name="Name", type="string", label=spec.get("label", f"{label} Name"),
-                    length=int(spec.get("length", 80)), defaulted_on_create=True,
-                    name_field=True)
+        return FieldDef(
+            name="Name",
+            type="string",
+            label=spec.get("label", f"{label} Name"),
+            length=80,
+            nillable=False,
+            defaulted_on_create=True,
+            auto_number=True,
+            id_lookup=True,
+            name_field=True,
+            display_format=spec.get("displayFormat", "{0000}"),
+            **READ_ONLY,
+        )
+    return FieldDef(
+        name="Name",
+        type="string",
+        label=spec.get("label", f"{label} Name"),
+        length=int(spec.get("length", 80)),
+        defaulted_on_create=True,
+        name_field=True,
+    )
 
 
 def _custom_prefix(index: int) -> str:
@@ -430,7 +794,9 @@ class SchemaBuilder:
     """Accumulates objects: the standard ones, then schema files in order."""
 
     def __init__(self) -> None:
-        self.objects: dict[str, ObjectDef] = {o.name.lower(): o for o in standard_objects()}
+        self.objects: dict[str, ObjectDef] = {
+            o.name.lower(): o for o in standard_objects()
+        }
         self._custom_count = 0
 
     def load_file(self, path: str | Path) -> None:
@@ -474,8 +840,15 @@ class SchemaBuilder:
         plural = str(spec.get("labelPlural") or label + "s")
         prefix = str(spec.get("keyPrefix") or _custom_prefix(self._custom_count))
         self._custom_count += 1
-        obj = _object(name, prefix, label, plural, None if master else ["User"],
-                      [_name_field(spec.get("nameField"), label)], custom=True)
+        obj = _object(
+            name,
+            prefix,
+            label,
+            plural,
+            None if master else ["User"],
+            [_name_field(spec.get("nameField"), label)],
+            custom=True,
+        )
         for field_def in fields:
             _insert_before_system(obj, _with_child_name(field_def, obj))
         self.objects[name.lower()] = obj
@@ -504,8 +877,13 @@ def _with_child_name(field_def: FieldDef, obj: ObjectDef) -> FieldDef:
 
 def _insert_before_system(obj: ObjectDef, field_def: FieldDef) -> None:
     """Add a field before the trailing audit fields, keeping describe order natural."""
-    tail_names = {"createddate", "createdbyid", "lastmodifieddate", "lastmodifiedbyid",
-                  "systemmodstamp"}
+    tail_names = {
+        "createddate",
+        "createdbyid",
+        "lastmodifieddate",
+        "lastmodifiedbyid",
+        "systemmodstamp",
+    }
     tail = [f for key, f in obj.fields.items() if key in tail_names]
     for f in tail:
         del obj.fields[f.name.lower()]
@@ -514,8 +892,9 @@ def _insert_before_system(obj: ObjectDef, field_def: FieldDef) -> None:
         obj.add(f)
 
 
-def build_schema(schema_files: Sequence[str | Path] = (),
-                 extra: Sequence[Mapping[str, Any]] = ()) -> dict[str, ObjectDef]:
+def build_schema(
+    schema_files: Sequence[str | Path] = (), extra: Sequence[Mapping[str, Any]] = ()
+) -> dict[str, ObjectDef]:
     """Return all objects keyed by lower-case name: standard + files + inline dicts."""
     builder = SchemaBuilder()
     for path in schema_files:

@@ -42,8 +42,9 @@ class Registry(Protocol):
 
 
 def oauth_error(error: OAuthError) -> Response:
-    return Response.json({"error": error.error, "error_description": error.description},
-                         error.status)
+    return Response.json(
+        {"error": error.error, "error_description": error.description}, error.status
+    )
 
 
 # -- token endpoint ------------------------------------------------------------------------
@@ -84,28 +85,47 @@ def _active_user(org: Org, user_id: str) -> Record:
     return user
 
 
-def token_response(org: Org, user_id: str, *, refresh: bool = False,
-                   refresh_token: str | None = None, scope: str = DEFAULT_SCOPE,
-                   client_id: str = "") -> dict[str, Any]:
+def token_response(
+    org: Org,
+    user_id: str,
+    *,
+    refresh: bool = False,
+    refresh_token: str | None = None,
+    scope: str = DEFAULT_SCOPE,
+    client_id: str = "",
+) -> dict[str, Any]:
     """Issue an access token (and a refresh token when ``refresh``) as in spec §9.1."""
     if refresh and refresh_token is None:
-        refresh_token = org.tokens.issue_refresh(user_id, client_id or org.client_id, scope)
+        refresh_token = org.tokens.issue_refresh(
+            user_id, client_id or org.client_id, scope
+        )
     access = org.tokens.issue_access(user_id, org.faults.token_lifetime, refresh_token)
     issued_at = str(int(time.time() * 1000))
     identity = f"{org.base_url}/id/{org.organization_id}/{user_id}"
     signature = base64.b64encode(
-        hmac.new(org.client_secret.encode(), (identity + issued_at).encode(),
-                 hashlib.sha256).digest()).decode()
+        hmac.new(
+            org.client_secret.encode(), (identity + issued_at).encode(), hashlib.sha256
+        ).digest()
+    ).decode()
     body: dict[str, Any] = {"access_token": access}
     if refresh:
         body["refresh_token"] = refresh_token
-    body.update({"signature": signature, "scope": scope, "instance_url": org.base_url,
-                 "id": identity, "token_type": "Bearer", "issued_at": issued_at})
+    body.update(
+        {
+            "signature": signature,
+            "scope": scope,
+            "instance_url": org.base_url,
+            "id": identity,
+            "token_type": "Bearer",
+            "issued_at": issued_at,
+        }
+    )
     return body
 
 
-def _grant_client_credentials(registry: Registry, request: Request, form: dict[str, str]
-                              ) -> dict[str, Any]:
+def _grant_client_credentials(
+    registry: Registry, request: Request, form: dict[str, str]
+) -> dict[str, Any]:
     client_id, secret = _client(request, form)
     org = _org_for_client(registry, client_id)
     _check_secret(org, secret)
@@ -113,21 +133,26 @@ def _grant_client_credentials(registry: Registry, request: Request, form: dict[s
     return token_response(org, org.integration_user_id)
 
 
-def _grant_password(registry: Registry, request: Request, form: dict[str, str]
-                    ) -> dict[str, Any]:
+def _grant_password(
+    registry: Registry, request: Request, form: dict[str, str]
+) -> dict[str, Any]:
     client_id, secret = _client(request, form)
     org = _org_for_client(registry, client_id)
     _check_secret(org, secret)
     user = org.user_by_username(form.get("username", ""))
     password = form.get("password", "")
-    if user is None or password not in (org.password, org.password + org.security_token):
+    if user is None or password not in (
+        org.password,
+        org.password + org.security_token,
+    ):
         raise OAuthError("invalid_grant", "authentication failure")
     _active_user(org, user["Id"])
     return token_response(org, user["Id"])
 
 
-def _grant_refresh(registry: Registry, request: Request, form: dict[str, str]
-                   ) -> dict[str, Any]:
+def _grant_refresh(
+    registry: Registry, request: Request, form: dict[str, str]
+) -> dict[str, Any]:
     client_id, secret = _client(request, form)
     org = _org_for_client(registry, client_id)
     _check_secret(org, secret, required=False)
@@ -154,22 +179,26 @@ def _pkce_ok(code: AuthCode, verifier: str | None) -> bool:
     return hmac.compare_digest(expected, code.code_challenge)
 
 
-def _grant_authorization_code(registry: Registry, request: Request, form: dict[str, str]
-                              ) -> dict[str, Any]:
+def _grant_authorization_code(
+    registry: Registry, request: Request, form: dict[str, str]
+) -> dict[str, Any]:
     client_id, secret = _client(request, form)
     org = _org_for_client(registry, client_id)
     code = org.tokens.take_code(form.get("code", ""))
     if code is None or code.client_id != client_id:
         raise OAuthError("invalid_grant", "invalid authorization code")
     if code.redirect_uri != form.get("redirect_uri", code.redirect_uri):
-        raise OAuthError("redirect_uri_mismatch", "redirect_uri must match configuration")
+        raise OAuthError(
+            "redirect_uri_mismatch", "redirect_uri must match configuration"
+        )
     _check_secret(org, secret, required=code.code_challenge is None)
     if not _pkce_ok(code, form.get("code_verifier")):
         raise OAuthError("invalid_grant", "invalid code verifier")
     _active_user(org, code.user_id)
     # The emulated connected app always has the refresh_token scope.
-    return token_response(org, code.user_id, refresh=True, scope=code.scope,
-                          client_id=client_id)
+    return token_response(
+        org, code.user_id, refresh=True, scope=code.scope, client_id=client_id
+    )
 
 
 def _public_keys(org: Org) -> list[Any]:
@@ -183,7 +212,9 @@ def _public_keys(org: Org) -> list[Any]:
     return keys
 
 
-def _grant_jwt(registry: Registry, request: Request, form: dict[str, str]) -> dict[str, Any]:
+def _grant_jwt(
+    registry: Registry, request: Request, form: dict[str, str]
+) -> dict[str, Any]:
     assertion = form.get("assertion", "")
     try:
         claims = jwt.decode(assertion, options={"verify_signature": False})
@@ -210,9 +241,17 @@ def _grant_jwt(registry: Registry, request: Request, form: dict[str, str]) -> di
 
 def _verified(assertion: str, key: Any) -> bool:
     try:
-        jwt.decode(assertion, key, algorithms=["RS256"],
-                   options={"verify_exp": False, "verify_aud": False, "verify_iat": False,
-                            "verify_nbf": False})
+        jwt.decode(
+            assertion,
+            key,
+            algorithms=["RS256"],
+            options={
+                "verify_exp": False,
+                "verify_aud": False,
+                "verify_iat": False,
+                "verify_nbf": False,
+            },
+        )
     except jwt.PyJWTError:
         return False
     return True
@@ -248,8 +287,10 @@ def _redirect(uri: str, params: dict[str, str]) -> Response:
 
 
 def _error_page(status: int, error: str, description: str) -> Response:
-    body = (f"<!doctype html><html><head><title>Error</title></head><body><h1>{error}</h1>"
-            f"<p>{html.escape(description)}</p></body></html>")
+    body = (
+        f"<!doctype html><html><head><title>Error</title></head><body><h1>{error}</h1>"
+        f"<p>{html.escape(description)}</p></body></html>"
+    )
     return Response(status, body.encode(), HTML_TYPE)
 
 
@@ -261,12 +302,18 @@ def _authorize_params(registry: Registry, params: dict[str, str]) -> Org | Respo
     if not redirect_uri.startswith(("http://", "https://")) or (
         org.redirect_uris and redirect_uri not in org.redirect_uris
     ):
-        return _error_page(400, "redirect_uri_mismatch",
-                           "redirect_uri must match configuration")
+        return _error_page(
+            400, "redirect_uri_mismatch", "redirect_uri must match configuration"
+        )
     if params.get("response_type", "code") != "code":
-        return _redirect(redirect_uri, {"error": "unsupported_response_type",
-                                        "error_description": "response type not supported",
-                                        "state": params.get("state", "")})
+        return _redirect(
+            redirect_uri,
+            {
+                "error": "unsupported_response_type",
+                "error_description": "response type not supported",
+                "state": params.get("state", ""),
+            },
+        )
     return org
 
 
@@ -275,12 +322,15 @@ def _approve_page(org: Org, params: dict[str, str]) -> Response:
     hint = params.get("login_hint", "")
     options = "".join(
         f'<option value="{html.escape(u["Username"])}"'
-        f'{" selected" if u["Username"] == hint else ""}>{html.escape(u["Name"] or "")} '
-        f'({html.escape(u["Username"])})</option>'
-        for u in users)
+        f"{' selected' if u['Username'] == hint else ''}>{html.escape(u['Name'] or '')} "
+        f"({html.escape(u['Username'])})</option>"
+        for u in users
+    )
     hidden = "".join(
         f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
-        for k, v in params.items() if k not in ("action", "username"))
+        for k, v in params.items()
+        if k not in ("action", "username")
+    )
     body = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>Allow Access? | {html.escape(org.name)}</title></head>
 <body><main>
@@ -297,11 +347,14 @@ manage your data.</p>
 
 def _issue_code(org: Org, params: dict[str, str], user_id: str) -> Response:
     code = AuthCode(
-        user_id=user_id, client_id=org.client_id, redirect_uri=params["redirect_uri"],
+        user_id=user_id,
+        client_id=org.client_id,
+        redirect_uri=params["redirect_uri"],
         code_challenge=params.get("code_challenge") or None,
         code_challenge_method=params.get("code_challenge_method") or None,
         scope=params.get("scope") or "api refresh_token",
-        expires_at=time.time() + CODE_LIFETIME)
+        expires_at=time.time() + CODE_LIFETIME,
+    )
     value = org.tokens.issue_code(code)
     out = {"code": value}
     if "state" in params:
@@ -310,8 +363,11 @@ def _issue_code(org: Org, params: dict[str, str], user_id: str) -> Response:
 
 
 def authorize(registry: Registry, request: Request) -> Response:
-    params = request.form() if request.method == "POST" else {
-        k: v[0] for k, v in request.query.items()}
+    params = (
+        request.form()
+        if request.method == "POST"
+        else {k: v[0] for k, v in request.query.items()}
+    )
     checked = _authorize_params(registry, params)
     if isinstance(checked, Response):
         return checked
@@ -319,10 +375,19 @@ def authorize(registry: Registry, request: Request) -> Response:
     if request.method == "GET" and not (org.auto_approve or registry.auto_approve):
         return _approve_page(org, params)
     if request.method == "POST" and params.get("action") != "approve":
-        return _redirect(params["redirect_uri"], {
-            "error": "access_denied", "error_description": "end-user denied authorization",
-            **({"state": params["state"]} if "state" in params else {})})
-    user = org.user_by_username(params.get("username", "")) if params.get("username") else None
+        return _redirect(
+            params["redirect_uri"],
+            {
+                "error": "access_denied",
+                "error_description": "end-user denied authorization",
+                **({"state": params["state"]} if "state" in params else {}),
+            },
+        )
+    user = (
+        org.user_by_username(params.get("username", ""))
+        if params.get("username")
+        else None
+    )
     return _issue_code(org, params, user["Id"] if user else org.integration_user_id)
 
 
@@ -333,7 +398,9 @@ def _org_holding(registry: Registry, token_value: str) -> Org | None:
     org = registry.org_by_token(token_value)
     if org is not None:
         return org
-    return next((o for o in registry.all_orgs() if token_value in o.tokens.refresh), None)
+    return next(
+        (o for o in registry.all_orgs() if token_value in o.tokens.refresh), None
+    )
 
 
 def revoke(registry: Registry, request: Request) -> Response:
@@ -356,17 +423,30 @@ def introspect(registry: Registry, request: Request) -> Response:
     access = org.tokens.access.get(token_value)
     if access is not None and access.expires_at > time.time():
         user = org.user(access.user_id) or {}
-        return Response.json({
-            "active": True, "scope": DEFAULT_SCOPE, "client_id": client_id,
-            "username": user.get("Username"), "sub": _identity_url(org, access.user_id),
-            "token_type": "access_token", "exp": int(access.expires_at),
-            "iat": int(access.expires_at - org.faults.token_lifetime),
-            "nbf": int(access.expires_at - org.faults.token_lifetime)})
+        return Response.json(
+            {
+                "active": True,
+                "scope": DEFAULT_SCOPE,
+                "client_id": client_id,
+                "username": user.get("Username"),
+                "sub": _identity_url(org, access.user_id),
+                "token_type": "access_token",
+                "exp": int(access.expires_at),
+                "iat": int(access.expires_at - org.faults.token_lifetime),
+                "nbf": int(access.expires_at - org.faults.token_lifetime),
+            }
+        )
     refresh = org.tokens.refresh.get(token_value)
     if refresh is not None:
-        return Response.json({"active": True, "scope": refresh.scope, "client_id": client_id,
-                              "token_type": "refresh_token",
-                              "sub": _identity_url(org, refresh.user_id)})
+        return Response.json(
+            {
+                "active": True,
+                "scope": refresh.scope,
+                "client_id": client_id,
+                "token_type": "refresh_token",
+                "sub": _identity_url(org, refresh.user_id),
+            }
+        )
     return Response.json({"active": False})
 
 
@@ -393,36 +473,64 @@ def _user_urls(org: Org, user_id: str) -> dict[str, str]:
         "enterprise": f"{org.base_url}/services/Soap/c/{{version}}/{org.organization_id[:15]}",
         "metadata": f"{org.base_url}/services/Soap/m/{{version}}/{org.organization_id[:15]}",
         "partner": f"{org.base_url}/services/Soap/u/{{version}}/{org.organization_id[:15]}",
-        "rest": data, "sobjects": f"{data}sobjects/", "search": f"{data}search/",
-        "query": f"{data}query/", "recent": f"{data}recent/",
-        "tooling_rest": f"{data}tooling/", "limits": f"{data}limits/",
+        "rest": data,
+        "sobjects": f"{data}sobjects/",
+        "search": f"{data}search/",
+        "query": f"{data}query/",
+        "recent": f"{data}recent/",
+        "tooling_rest": f"{data}tooling/",
+        "limits": f"{data}limits/",
         "profile": f"{org.base_url}/{user_id}",
         "custom_domain": org.base_url,
     }
 
 
-def identity(registry: Registry, request: Request, org_id: str, user_id: str) -> Response:
+def identity(
+    registry: Registry, request: Request, org_id: str, user_id: str
+) -> Response:
     auth = _authenticated(registry, request)
     if auth is None:
         return _bad_token()
     org, _ = auth
     user = org.user(user_id)
     if org.organization_id[:15] != org_id[:15] or user is None:
-        return Response.json({"error": "not_found", "error_description": "no such user"}, 404)
-    return Response.json({
-        "id": _identity_url(org, user["Id"]), "asserted_user": True, "user_id": user["Id"],
-        "organization_id": org.organization_id, "username": user["Username"],
-        "nick_name": user["CommunityNickname"] or user["Alias"],
-        "display_name": user["Name"], "email": user["Email"], "email_verified": True,
-        "first_name": user["FirstName"], "last_name": user["LastName"],
-        "timezone": user["TimeZoneSidKey"], "photos": {}, "addr_street": None,
-        "addr_city": None, "addr_state": None, "addr_country": None, "addr_zip": None,
-        "mobile_phone": None, "mobile_phone_verified": False, "is_lightning_login_user": False,
-        "status": {"created_date": None, "body": None}, "urls": _user_urls(org, user["Id"]),
-        "active": bool(user["IsActive"]), "user_type": "STANDARD",
-        "language": user["LanguageLocaleKey"], "locale": user["LocaleSidKey"], "utcOffset": 0,
-        "last_modified_date": user["LastModifiedDate"], "is_app_installed": True,
-    })
+        return Response.json(
+            {"error": "not_found", "error_description": "no such user"}, 404
+        )
+    return Response.json(
+        {
+            "id": _identity_url(org, user["Id"]),
+            "asserted_user": True,
+            "user_id": user["Id"],
+            "organization_id": org.organization_id,
+            "username": user["Username"],
+            "nick_name": user["CommunityNickname"] or user["Alias"],
+            "display_name": user["Name"],
+            "email": user["Email"],
+            "email_verified": True,
+            "first_name": user["FirstName"],
+            "last_name": user["LastName"],
+            "timezone": user["TimeZoneSidKey"],
+            "photos": {},
+            "addr_street": None,
+            "addr_city": None,
+            "addr_state": None,
+            "addr_country": None,
+            "addr_zip": None,
+            "mobile_phone": None,
+            "mobile_phone_verified": False,
+            "is_lightning_login_user": False,
+            "status": {"created_date": None, "body": None},
+            "urls": _user_urls(org, user["Id"]),
+            "active": bool(user["IsActive"]),
+            "user_type": "STANDARD",
+            "language": user["LanguageLocaleKey"],
+            "locale": user["LocaleSidKey"],
+            "utcOffset": 0,
+            "last_modified_date": user["LastModifiedDate"],
+            "is_app_installed": True,
+        }
+    )
 
 
 def userinfo(registry: Registry, request: Request) -> Response:
@@ -431,20 +539,33 @@ def userinfo(registry: Registry, request: Request) -> Response:
         return _bad_token()
     org, user_id = auth
     user = org.user(user_id) or {}
-    return Response.json({
-        "sub": _identity_url(org, user_id), "user_id": user_id,
-        "organization_id": org.organization_id, "preferred_username": user.get("Username"),
-        "nickname": user.get("CommunityNickname") or user.get("Alias"),
-        "name": user.get("Name"), "email": user.get("Email"), "email_verified": True,
-        "given_name": user.get("FirstName"), "family_name": user.get("LastName"),
-        "zoneinfo": user.get("TimeZoneSidKey"), "photos": {},
-        "profile": f"{org.base_url}/{user_id}", "picture": None, "address": {},
-        "is_salesforce_integration_user": user_id == org.integration_user_id,
-        "urls": _user_urls(org, user_id), "active": bool(user.get("IsActive")),
-        "user_type": "STANDARD", "language": user.get("LanguageLocaleKey"),
-        "locale": user.get("LocaleSidKey"), "utcOffset": 0,
-        "updated_at": user.get("LastModifiedDate"),
-    })
+    return Response.json(
+        {
+            "sub": _identity_url(org, user_id),
+            "user_id": user_id,
+            "organization_id": org.organization_id,
+            "preferred_username": user.get("Username"),
+            "nickname": user.get("CommunityNickname") or user.get("Alias"),
+            "name": user.get("Name"),
+            "email": user.get("Email"),
+            "email_verified": True,
+            "given_name": user.get("FirstName"),
+            "family_name": user.get("LastName"),
+            "zoneinfo": user.get("TimeZoneSidKey"),
+            "photos": {},
+            "profile": f"{org.base_url}/{user_id}",
+            "picture": None,
+            "address": {},
+            "is_salesforce_integration_user": user_id == org.integration_user_id,
+            "urls": _user_urls(org, user_id),
+            "active": bool(user.get("IsActive")),
+            "user_type": "STANDARD",
+            "language": user.get("LanguageLocaleKey"),
+            "locale": user.get("LocaleSidKey"),
+            "utcOffset": 0,
+            "updated_at": user.get("LastModifiedDate"),
+        }
+    )
 
 
 def handle(registry: Registry, request: Request) -> Response:
@@ -454,14 +575,24 @@ def handle(registry: Registry, request: Request) -> Response:
         if segments[:2] == ["services", "oauth2"] and len(segments) == 3:
             endpoint = segments[2].lower()
             handlers: dict[str, Callable[[Registry, Request], Response]] = {
-                "token": token, "authorize": authorize, "revoke": revoke,
-                "introspect": introspect, "userinfo": userinfo}
+                "token": token,
+                "authorize": authorize,
+                "revoke": revoke,
+                "introspect": introspect,
+                "userinfo": userinfo,
+            }
             if endpoint in handlers:
                 return handlers[endpoint](registry, request)
         if segments[:1] == ["id"] and len(segments) == 3:
             return identity(registry, request, segments[1], segments[2])
     except OAuthError as error:
         return oauth_error(error)
-    return Response.json([{"errorCode": "NOT_FOUND",
-                           "message": "The requested resource does not exist"}], 404)
-
+    return Response.json(
+        [
+            {
+                "errorCode": "NOT_FOUND",
+                "message": "The requested resource does not exist",
+            }
+        ],
+        404,
+    )

@@ -36,14 +36,19 @@ DEMO_USERS = (
     ("Grace", "Hopper", "grace.hopper@example.com", "ghopp"),
     ("Alan", "Turing", "alan.turing@example.com", "aturi"),
 )
-ACCOUNT_RECORD_TYPES = (("Business", "Business Account"), ("Partner", "Partner Account"))
+ACCOUNT_RECORD_TYPES = (
+    ("Business", "Business Account"),
+    ("Partner", "Partner Account"),
+)
 SEEDED_OBJECTS = frozenset({"user", "recordtype", "group"})
 
 
 class Cursor:
     """The remaining rows of a REST query, addressed by a query locator."""
 
-    def __init__(self, records: list[dict[str, Any]], total_size: int, sobject: str) -> None:
+    def __init__(
+        self, records: list[dict[str, Any]], total_size: int, sobject: str
+    ) -> None:
         self.records = records
         self.total_size = total_size
         self.sobject = sobject
@@ -59,7 +64,9 @@ class OrgCatalog:
     def object_def(self, name: str) -> ObjectDef | None:
         return self._org.object_def(name)
 
-    def records(self, sobject: str, *, include_deleted: bool) -> Iterable[dict[str, Any]]:
+    def records(
+        self, sobject: str, *, include_deleted: bool
+    ) -> Iterable[dict[str, Any]]:
         table = self._org.store.tables.get(sobject.lower())
         if table is None:
             return ()
@@ -75,16 +82,25 @@ class OrgCatalog:
 class Org:
     """An emulated org. The public methods below form the direct-access Python API."""
 
-    def __init__(self, name: str, objects: dict[str, ObjectDef], *, path: Path | None = None,
-                 taken_pods: Iterable[str] = (), page_size: int = 2000) -> None:
+    def __init__(
+        self,
+        name: str,
+        objects: dict[str, ObjectDef],
+        *,
+        path: Path | None = None,
+        taken_pods: Iterable[str] = (),
+        page_size: int = 2000,
+    ) -> None:
         if not ORG_NAME.match(name):
             raise ValueError(f"invalid org name {name!r} (letters, digits, - and _)")
         self.name = name
         self.objects = objects
         self.page_size = page_size
         self.faults = Faults()
-        self.faults.actions = {"expire_tokens": self.expire_tokens,
-                               "reset_api_calls": self.reset_api_calls}
+        self.faults.actions = {
+            "expire_tokens": self.expire_tokens,
+            "reset_api_calls": self.reset_api_calls,
+        }
         self.store = Store(objects, path)
         self.store.meta_hook = self._counter_meta
         self.catalog = OrgCatalog(self)
@@ -116,7 +132,9 @@ class Org:
         self.ids = IdSpace(pod)
         serial = encode_base62(secrets.randbelow(62**9), 9)
         self.organization_id = to18(f"00D{pod}0{serial}")
-        self.client_id = "3MVG9" + secrets.token_urlsafe(60).replace("-", "A").replace("_", "z")
+        self.client_id = "3MVG9" + secrets.token_urlsafe(60).replace("-", "A").replace(
+            "_", "z"
+        )
         self.client_secret = secrets.token_hex(32).upper()
         self.password = secrets.token_urlsafe(12)
         self.security_token = secrets.token_urlsafe(18)
@@ -140,10 +158,13 @@ class Org:
 
     def _save_identity(self) -> None:
         identity = {
-            "pod": self.ids.pod, "client_id": self.client_id,
-            "client_secret": self.client_secret, "password": self.password,
+            "pod": self.ids.pod,
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+            "password": self.password,
             "security_token": self.security_token,
-            "integration_user_id": self.integration_user_id, "jwt_keys": self.jwt_keys,
+            "integration_user_id": self.integration_user_id,
+            "jwt_keys": self.jwt_keys,
         }
         self.store.set_meta("organization_id", self.organization_id)
         self.store.set_meta("identity", json.dumps(identity))
@@ -154,27 +175,39 @@ class Org:
             self.store.set_meta(key, value)
 
     def _counter_meta(self) -> dict[str, str]:
-        return {"id_counter": str(self.ids.counter),
-                "auto_numbers": json.dumps(self._auto_numbers)}
+        return {
+            "id_counter": str(self.ids.counter),
+            "auto_numbers": json.dumps(self._auto_numbers),
+        }
 
     def _seed_users(self) -> str:
         users = self.writer("User")
         now = now_text()
         integration = {
-            "FirstName": "Integration", "LastName": "User", "Alias": "integ",
+            "FirstName": "Integration",
+            "LastName": "User",
+            "Alias": "integ",
             "Email": f"integration@{self.name.lower()}.example.com",
             "Username": f"integration@{self.name.lower()}.example.com",
-            "Title": "API Integration", "CompanyName": f"{self.name} org",
+            "Title": "API Integration",
+            "CompanyName": f"{self.name} org",
         }
         placeholder = "005000000000000AAA"
-        user_id = users.insert(users.prepare(integration, for_create=True), placeholder, now)
+        user_id = users.insert(
+            users.prepare(integration, for_create=True), placeholder, now
+        )
         record = dict(self.store.tables["user"].rows[user_id])
         record["CreatedById"] = record["LastModifiedById"] = user_id
         self.store.put(self.store.tables["user"], record)
         for first, last, email, alias in DEMO_USERS:
-            values = {"FirstName": first, "LastName": last, "Email": email, "Alias": alias,
-                      "Username": f"{email}.{self.name.lower()}",
-                      "CompanyName": f"{self.name} org"}
+            values = {
+                "FirstName": first,
+                "LastName": last,
+                "Email": email,
+                "Alias": alias,
+                "Username": f"{email}.{self.name.lower()}",
+                "CompanyName": f"{self.name} org",
+            }
             users.insert(users.prepare(values, for_create=True), user_id, now)
         return user_id
 
@@ -182,10 +215,15 @@ class Org:
         writer = self.writer("RecordType")
         now = now_text()
         for developer_name, label in ACCOUNT_RECORD_TYPES:
-            values = {"Name": label, "DeveloperName": developer_name,
-                      "SobjectType": "Account", "IsActive": True}
-            writer.insert(writer.prepare(values, for_create=True), self.integration_user_id,
-                          now)
+            values = {
+                "Name": label,
+                "DeveloperName": developer_name,
+                "SobjectType": "Account",
+                "IsActive": True,
+            }
+            writer.insert(
+                writer.prepare(values, for_create=True), self.integration_user_id, now
+            )
 
     def close(self) -> None:
         with self.store.transaction():
@@ -206,7 +244,9 @@ class Org:
         if writer is None:
             table = self.store.tables.get(key)
             if table is None:
-                raise RecordFailure.of("INVALID_TYPE", f"sObject type '{sobject}' is not supported.")
+                raise RecordFailure.of(
+                    "INVALID_TYPE", f"sObject type '{sobject}' is not supported."
+                )
             writer = self._writers[key] = Writer(self, table)
         return writer
 
@@ -216,13 +256,19 @@ class Org:
             for field_def in obj.fields.values():
                 if field_def.cascade_delete:
                     for target in field_def.reference_to:
-                        cascades.setdefault(target.lower(), []).append((obj.name, field_def))
+                        cascades.setdefault(target.lower(), []).append(
+                            (obj.name, field_def)
+                        )
         return cascades
 
     def record_types(self, sobject: str) -> list[Record]:
         table = self.store.tables["recordtype"]
-        return [r for r in table.rows.values()
-                if not r["IsDeleted"] and (r["SobjectType"] or "").lower() == sobject.lower()]
+        return [
+            r
+            for r in table.rows.values()
+            if not r["IsDeleted"]
+            and (r["SobjectType"] or "").lower() == sobject.lower()
+        ]
 
     # -- helpers used by Writer --------------------------------------------------------
 
@@ -231,8 +277,11 @@ class Org:
         record_id = normalize_id(value)
         label = field_def.label or field_def.name
         if record_id is None:
-            raise RecordFailure.of("MALFORMED_ID", f"{label}: id value of incorrect type: {value}",
-                                   (field_def.name,))
+            raise RecordFailure.of(
+                "MALFORMED_ID",
+                f"{label}: id value of incorrect type: {value}",
+                (field_def.name,),
+            )
         target = self._prefixes.get(record_id[:3])
         allowed = {t.lower() for t in field_def.reference_to}
         record = None
@@ -241,20 +290,27 @@ class Org:
         if record is None or record["IsDeleted"]:
             raise RecordFailure.of(
                 "INVALID_CROSS_REFERENCE_KEY",
-                f"{label}: invalid cross reference id" if record is None
-                else f"{label}: entity is deleted", (field_def.name,))
+                f"{label}: invalid cross reference id"
+                if record is None
+                else f"{label}: entity is deleted",
+                (field_def.name,),
+            )
         if field_def.name == "OwnerId" and record.get("IsActive") is False:
             raise RecordFailure.of(
                 "INACTIVE_OWNER_OR_USER",
                 f"operation performed with inactive user [{record_id}] as owner of "
-                f"[{obj.name.lower()}]", (field_def.name,))
+                f"[{obj.name.lower()}]",
+                (field_def.name,),
+            )
         if field_def.name == "RecordTypeId" and (
-            (record["SobjectType"] or "").lower() != obj.name.lower() or not record["IsActive"]
+            (record["SobjectType"] or "").lower() != obj.name.lower()
+            or not record["IsActive"]
         ):
             raise RecordFailure.of(
                 "INVALID_CROSS_REFERENCE_KEY",
                 f"Record Type ID: this ID value isn't valid for the user: {record_id}",
-                (field_def.name,))
+                (field_def.name,),
+            )
         return record_id
 
     def resolve_ext_ref(self, ref: ExtRef) -> str:
@@ -266,26 +322,33 @@ class Org:
             raise RecordFailure.of(
                 "INVALID_FIELD",
                 f"Polymorphic foreign key reference {ref.field.relationship_name} needs a "
-                "valid attributes.type", (ref.field.name,))
+                "valid attributes.type",
+                (ref.field.name,),
+            )
         table = self.store.tables[targets[0].lower()]
         ext_field = table.obj.field(ref.ext_field)
         if ext_field is None or ext_field not in table.indexed:
             raise RecordFailure.of(
                 "INVALID_FIELD",
                 f"Field {ref.ext_field} is not an external id field on {table.obj.name}",
-                (ref.field.name,))
+                (ref.field.name,),
+            )
         value = ref.value if isinstance(ref.value, str) else str(ref.value)
         matches = table.find(ext_field, value)
         if not matches:
             raise RecordFailure.of(
                 "INVALID_FIELD",
                 f"Foreign key external ID: {value} not found for field {ext_field.name} in "
-                f"entity {table.obj.name}", (ref.field.name,))
+                f"entity {table.obj.name}",
+                (ref.field.name,),
+            )
         if len(matches) > 1:
             raise RecordFailure.of(
                 "DUPLICATE_EXTERNAL_ID",
                 f"Foreign key external ID: {value} matched more than one record in entity "
-                f"{table.obj.name}", (ref.field.name,))
+                f"{table.obj.name}",
+                (ref.field.name,),
+            )
         return matches[0]
 
     def next_auto_number(self, obj: ObjectDef, field_def: FieldDef) -> str:
@@ -295,18 +358,27 @@ class Org:
             self._auto_numbers[key] = number
         return format_auto_number(field_def.display_format, number)
 
-    def cascade_delete(self, obj: ObjectDef, record_id: str, user_id: str, now: str) -> None:
+    def cascade_delete(
+        self, obj: ObjectDef, record_id: str, user_id: str, now: str
+    ) -> None:
         for child_name, field_def in self._cascades.get(obj.name.lower(), ()):
             child = self.writer(child_name)
-            ids = [r["Id"] for r in child.table.rows.values()
-                   if not r["IsDeleted"] and r[field_def.name] == record_id]
+            ids = [
+                r["Id"]
+                for r in child.table.rows.values()
+                if not r["IsDeleted"] and r[field_def.name] == record_id
+            ]
             for child_id in ids:
                 child.delete(child_id, user_id, now)
 
     def cascade_hard_delete(self, obj: ObjectDef, record_id: str) -> None:
         for child_name, field_def in self._cascades.get(obj.name.lower(), ()):
             child = self.writer(child_name)
-            ids = [r["Id"] for r in child.table.rows.values() if r[field_def.name] == record_id]
+            ids = [
+                r["Id"]
+                for r in child.table.rows.values()
+                if r[field_def.name] == record_id
+            ]
             for child_id in ids:
                 child.hard_delete(child_id)
 
@@ -338,8 +410,9 @@ class Org:
 
     def issue_token(self, user_id: str | None = None) -> str:
         """A fresh access token (no OAuth round trip), for tests and scripts."""
-        return self.tokens.issue_access(user_id or self.integration_user_id,
-                                        self.faults.token_lifetime)
+        return self.tokens.issue_access(
+            user_id or self.integration_user_id, self.faults.token_lifetime
+        )
 
     def expire_tokens(self) -> None:
         """Every access token issued so far becomes invalid now."""
@@ -386,8 +459,9 @@ class Org:
 
     # -- direct data access (Python API; bypasses API counting) -------------------------
 
-    def _prepared(self, writer: Writer, values: Mapping[str, Any], for_create: bool
-                  ) -> dict[str, Any]:
+    def _prepared(
+        self, writer: Writer, values: Mapping[str, Any], for_create: bool
+    ) -> dict[str, Any]:
         try:
             return writer.prepare(values, for_create=for_create)
         except FieldValueError as exc:
@@ -400,8 +474,11 @@ class Org:
         """
         with self.store.transaction():
             writer = self.writer(sobject)
-            return writer.insert(self._prepared(writer, values, True),
-                                 self.integration_user_id, now_text())
+            return writer.insert(
+                self._prepared(writer, values, True),
+                self.integration_user_id,
+                now_text(),
+            )
 
     def insert_many(self, sobject: str, rows: Iterable[Mapping[str, Any]]) -> list[str]:
         """Create many records in one transaction (all or none); returns their ids."""
@@ -411,8 +488,13 @@ class Org:
             ids = []
             try:
                 for values in rows:
-                    ids.append(writer.insert(self._prepared(writer, values, True),
-                                             self.integration_user_id, now))
+                    ids.append(
+                        writer.insert(
+                            self._prepared(writer, values, True),
+                            self.integration_user_id,
+                            now,
+                        )
+                    )
             except RecordFailure:
                 self.store.rollback(journal)
                 raise
@@ -421,19 +503,30 @@ class Org:
     def update(self, sobject: str, record_id: str, values: Mapping[str, Any]) -> None:
         with self.store.transaction():
             writer = self.writer(sobject)
-            writer.update(record_id, self._prepared(writer, values, False),
-                          self.integration_user_id, now_text())
+            writer.update(
+                record_id,
+                self._prepared(writer, values, False),
+                self.integration_user_id,
+                now_text(),
+            )
 
-    def upsert(self, sobject: str, external_id_field: str, values: Mapping[str, Any]
-               ) -> tuple[str, bool]:
+    def upsert(
+        self, sobject: str, external_id_field: str, values: Mapping[str, Any]
+    ) -> tuple[str, bool]:
         """Insert or update by external id; returns (id, created)."""
         with self.store.transaction():
             writer = self.writer(sobject)
             field_def = writer.obj.field(external_id_field)
             if field_def is None:
-                raise RecordFailure.of("INVALID_FIELD", f"No such field {external_id_field}")
-            return writer.upsert(field_def, self._prepared(writer, values, False),
-                                 self.integration_user_id, now_text())
+                raise RecordFailure.of(
+                    "INVALID_FIELD", f"No such field {external_id_field}"
+                )
+            return writer.upsert(
+                field_def,
+                self._prepared(writer, values, False),
+                self.integration_user_id,
+                now_text(),
+            )
 
     def delete(self, sobject: str, record_id: str) -> None:
         """Soft delete (IsDeleted = true, visible to queryAll)."""
@@ -450,7 +543,9 @@ class Org:
             record = table.rows.get(normalized)
             return dict(record) if record is not None else None
 
-    def records(self, sobject: str, *, include_deleted: bool = False) -> list[dict[str, Any]]:
+    def records(
+        self, sobject: str, *, include_deleted: bool = False
+    ) -> list[dict[str, Any]]:
         """Copies of all records of an object, in insertion order."""
         with self.store.lock:
             rows = self.catalog.records(sobject, include_deleted=include_deleted)
@@ -463,14 +558,19 @@ class Org:
         with self.store.lock:
             return len(table.rows) if include_deleted else table.live_count()
 
-    def query(self, soql: str, *, include_deleted: bool = False) -> list[dict[str, Any]]:
+    def query(
+        self, soql: str, *, include_deleted: bool = False
+    ) -> list[dict[str, Any]]:
         """Run SOQL directly; returns REST-shaped records (all pages)."""
         from salesforce_emulator import soql as soql_engine
 
         with self.store.lock:
-            result = soql_engine.execute(soql_engine.parse(soql), self.catalog,
-                                         api_version=self.api_version,
-                                         include_deleted=include_deleted)
+            result = soql_engine.execute(
+                soql_engine.parse(soql),
+                self.catalog,
+                api_version=self.api_version,
+                include_deleted=include_deleted,
+            )
         return result.records
 
     def reset_data(self) -> None:

@@ -72,10 +72,14 @@ def sf_http_session(sf_emulator: Emulator) -> Iterator[requests.Session]:
 
 
 @pytest.fixture
-def sf_source(sf_emulator_clean: Emulator, sf_http_session: requests.Session) -> Salesforce:
+def sf_source(
+    sf_emulator_clean: Emulator, sf_http_session: requests.Session
+) -> Salesforce:
     return sf_emulator_clean.salesforce("source", session=sf_http_session)
 
 
 @pytest.fixture
-def sf_target(sf_emulator_clean: Emulator, sf_http_session: requests.Session) -> Salesforce:
+def sf_target(
+    sf_emulator_clean: Emulator, sf_http_session: requests.Session
+) -> Salesforce:
     return sf_emulator_clean.salesforce("target", session=sf_http_session)

@@ -50,8 +50,13 @@ def api_versions() -> list[dict[str, str]]:
     for number in range(31, 63):
         offset = number - 59
         label = f"{seasons[offset % 3]} '{24 + offset // 3:02d}"
-        versions.append({"label": label, "url": f"/services/data/v{number}.0",
-                         "version": f"{number}.0"})
+        versions.append(
+            {
+                "label": label,
+                "url": f"/services/data/v{number}.0",
+                "version": f"{number}.0",
+            }
+        )
     return versions
 
 
@@ -69,10 +74,18 @@ def writer_for(request: Request, name: str) -> Writer:
     return org_of(request).writer(object_or_404(request, name).name)
 
 
-def record_json(request: Request, obj: ObjectDef, record: Record,
-                fields: Sequence[str] | None = None) -> dict[str, Any]:
-    out: dict[str, Any] = {"attributes": {
-        "type": obj.name, "url": f"{base(request)}/sobjects/{obj.name}/{record['Id']}"}}
+def record_json(
+    request: Request,
+    obj: ObjectDef,
+    record: Record,
+    fields: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "attributes": {
+            "type": obj.name,
+            "url": f"{base(request)}/sobjects/{obj.name}/{record['Id']}",
+        }
+    }
     if fields is None:
         out.update(record)
     else:
@@ -92,10 +105,13 @@ def field_list(obj: ObjectDef, raw: str | Sequence[str] | None) -> list[str] | N
             continue
         field_def = obj.field(name)
         if field_def is None:
-            raise ApiError(400, "INVALID_FIELD",
-                           f"No such column '{name}' on entity '{obj.name}'. If you are "
-                           "attempting to use a custom field, be sure to append the '__c' "
-                           "after the custom field name.")
+            raise ApiError(
+                400,
+                "INVALID_FIELD",
+                f"No such column '{name}' on entity '{obj.name}'. If you are "
+                "attempting to use a custom field, be sure to append the '__c' "
+                "after the custom field name.",
+            )
         canonical.append(field_def.name)
     return canonical
 
@@ -103,7 +119,9 @@ def field_list(obj: ObjectDef, raw: str | Sequence[str] | None) -> list[str] | N
 def prepare(writer: Writer, body: Any, *, for_create: bool) -> dict[str, Any]:
     """JSON record -> field values; wrong JSON types are a request-level 400."""
     if not isinstance(body, dict):
-        raise ApiError(400, "JSON_PARSER_ERROR", "Expected a JSON object for the record")
+        raise ApiError(
+            400, "JSON_PARSER_ERROR", "Expected a JSON object for the record"
+        )
     try:
         return writer.prepare(body, for_create=for_create)
     except FieldValueError as exc:
@@ -134,13 +152,17 @@ def is_record_id(obj: ObjectDef, segment: str) -> bool:
 def ext_field_or_404(obj: ObjectDef, name: str) -> FieldDef:
     field_def = obj.field(name)
     if field_def is None or not (field_def.external_id or field_def.id_lookup):
-        raise ApiError(404, "NOT_FOUND",
-                       f"Provided external ID field does not exist or is not accessible: "
-                       f"{name}")
+        raise ApiError(
+            404,
+            "NOT_FOUND",
+            f"Provided external ID field does not exist or is not accessible: {name}",
+        )
     return field_def
 
 
-def matches_for(request: Request, obj: ObjectDef, field_def: FieldDef, value: str) -> list[str]:
+def matches_for(
+    request: Request, obj: ObjectDef, field_def: FieldDef, value: str
+) -> list[str]:
     table = org_of(request).store.tables[obj.name.lower()]
     if field_def.type == "id":
         record_id = normalize_id(value)
@@ -158,8 +180,20 @@ def multiple_choices(request: Request, obj: ObjectDef, ids: list[str]) -> Respon
 
 def resources(request: Request, **_: str) -> Response:
     root = base(request)
-    names = ("sobjects", "query", "queryAll", "limits", "composite", "jobs", "search",
-             "recent", "tooling", "analytics", "connect", "ui-api")
+    names = (
+        "sobjects",
+        "query",
+        "queryAll",
+        "limits",
+        "composite",
+        "jobs",
+        "search",
+        "recent",
+        "tooling",
+        "analytics",
+        "connect",
+        "ui-api",
+    )
     return Response.json({name: f"{root}/{name}" for name in names})
 
 
@@ -195,7 +229,9 @@ def create(request: Request, sobject: str, **_: str) -> Response:
     return Response.json({"id": record_id, "success": True, "errors": []}, 201)
 
 
-def get_row(request: Request, sobject: str, ref: str, ref_raw: str, **_: str) -> Response:
+def get_row(
+    request: Request, sobject: str, ref: str, ref_raw: str, **_: str
+) -> Response:
     obj = object_or_404(request, sobject)
     if not is_record_id(obj, ref):
         ext_field_or_404(obj, ref)
@@ -208,8 +244,11 @@ def get_row(request: Request, sobject: str, ref: str, ref_raw: str, **_: str) ->
 
 def create_by_id_path(request: Request, sobject: str, ref: str, **_: str) -> Response:
     if ref.lower() != "id":
-        raise ApiError(405, "METHOD_NOT_ALLOWED", "HTTP Method 'POST' not allowed. "
-                       "Allowed are GET,PATCH,DELETE")
+        raise ApiError(
+            405,
+            "METHOD_NOT_ALLOWED",
+            "HTTP Method 'POST' not allowed. Allowed are GET,PATCH,DELETE",
+        )
     return create(request, sobject)
 
 
@@ -225,7 +264,9 @@ def update_row(request: Request, sobject: str, ref: str, **_: str) -> Response:
         values = prepare(writer, request.json(), for_create=False)
         given = values.pop("Id", None)
         if given is not None and normalize_id(given) != record["Id"]:
-            raise ApiError(400, "INVALID_ID_FIELD", "The Id in the body does not match the URL")
+            raise ApiError(
+                400, "INVALID_ID_FIELD", "The Id in the body does not match the URL"
+            )
         try:
             writer.update(record["Id"], values, request.user_id, now_text())
         except RecordFailure as failure:
@@ -247,8 +288,9 @@ def delete_row(request: Request, sobject: str, ref: str, **_: str) -> Response:
     return Response.empty()
 
 
-def get_by_ext_id(request: Request, sobject: str, field: str, value_raw: str,
-                  **_: str) -> Response:
+def get_by_ext_id(
+    request: Request, sobject: str, field: str, value_raw: str, **_: str
+) -> Response:
     obj = object_or_404(request, sobject)
     field_def = ext_field_or_404(obj, field)
     with org_of(request).store.lock:
@@ -262,8 +304,9 @@ def get_by_ext_id(request: Request, sobject: str, field: str, value_raw: str,
         return Response.json(record_json(request, obj, record, fields))
 
 
-def upsert_by_ext_id(request: Request, sobject: str, field: str, value: str,
-                     **_: str) -> Response:
+def upsert_by_ext_id(
+    request: Request, sobject: str, field: str, value: str, **_: str
+) -> Response:
     obj = object_or_404(request, sobject)
     field_def = ext_field_or_404(obj, field)
     org = org_of(request)
@@ -271,26 +314,41 @@ def upsert_by_ext_id(request: Request, sobject: str, field: str, value: str,
     with org.store.transaction():
         values = prepare(writer, request.json(), for_create=False)
         if "Id" in values and field_def.type != "id":
-            raise ApiError(400, "INVALID_FIELD", "The Id field should not be specified in "
-                           "the sobject data.")
+            raise ApiError(
+                400,
+                "INVALID_FIELD",
+                "The Id field should not be specified in the sobject data.",
+            )
         given = values.get(field_def.name)
         if given is not None and str(given).lower() != value.lower():
-            raise ApiError(400, "INVALID_FIELD",
-                           f"The value of {field_def.name} in the body does not match the URL")
+            raise ApiError(
+                400,
+                "INVALID_FIELD",
+                f"The value of {field_def.name} in the body does not match the URL",
+            )
         ids = matches_for(request, obj, field_def, value)
         if len(ids) > 1:
             return multiple_choices(request, obj, ids)
         return _apply_upsert(request, writer, field_def, value, values, ids)
 
 
-def _apply_upsert(request: Request, writer: Writer, field_def: FieldDef, value: str,
-                  values: dict[str, Any], ids: list[str]) -> Response:
+def _apply_upsert(
+    request: Request,
+    writer: Writer,
+    field_def: FieldDef,
+    value: str,
+    values: dict[str, Any],
+    ids: list[str],
+) -> Response:
     now = now_text()
     try:
         if ids:
             if field_def.name in values and not field_def.updateable:
                 values.pop(field_def.name)
-            record_id, created = writer.update(ids[0], values, request.user_id, now), False
+            record_id, created = (
+                writer.update(ids[0], values, request.user_id, now),
+                False,
+            )
         elif field_def.type == "id" or request.param("updateOnly", "false") == "true":
             raise not_found()
         else:
@@ -303,12 +361,15 @@ def _apply_upsert(request: Request, writer: Writer, field_def: FieldDef, value: 
     request.wrote = True
     if float(request.version) < 46.0 and not created:
         return Response.empty()
-    return Response.json({"id": record_id, "success": True, "errors": [], "created": created},
-                         201 if created else 200)
+    return Response.json(
+        {"id": record_id, "success": True, "errors": [], "created": created},
+        201 if created else 200,
+    )
 
 
-def delete_by_ext_id(request: Request, sobject: str, field: str, value_raw: str,
-                     **_: str) -> Response:
+def delete_by_ext_id(
+    request: Request, sobject: str, field: str, value_raw: str, **_: str
+) -> Response:
     obj = object_or_404(request, sobject)
     field_def = ext_field_or_404(obj, field)
     org = org_of(request)
@@ -329,7 +390,9 @@ def _window(request: Request) -> tuple[str, str]:
         raise ApiError(400, "MISSING_ARGUMENT", "start and end are required")
     moments = [parse_datetime(start), parse_datetime(end)]
     if moments[0] is None or moments[1] is None:
-        raise ApiError(400, "INVALID_REPLICATION_DATE", "start and end must be datetimes")
+        raise ApiError(
+            400, "INVALID_REPLICATION_DATE", "start and end must be datetimes"
+        )
     return format_datetime(moments[0]), format_datetime(moments[1])
 
 
@@ -338,12 +401,19 @@ def deleted_rows(request: Request, sobject: str, **_: str) -> Response:
     start, end = _window(request)
     table = org_of(request).store.tables[obj.name.lower()]
     with org_of(request).store.lock:
-        rows = [{"id": r["Id"], "deletedDate": r["SystemModstamp"]}
-                for r in table.rows.values()
-                if r["IsDeleted"] and start <= r["SystemModstamp"] <= end]
+        rows = [
+            {"id": r["Id"], "deletedDate": r["SystemModstamp"]}
+            for r in table.rows.values()
+            if r["IsDeleted"] and start <= r["SystemModstamp"] <= end
+        ]
     earliest = min((r["deletedDate"] for r in rows), default=start)
-    return Response.json({"deletedRecords": rows, "earliestDateAvailable": earliest,
-                          "latestDateCovered": end})
+    return Response.json(
+        {
+            "deletedRecords": rows,
+            "earliestDateAvailable": earliest,
+            "latestDateCovered": end,
+        }
+    )
 
 
 def updated_rows(request: Request, sobject: str, **_: str) -> Response:
@@ -351,8 +421,11 @@ def updated_rows(request: Request, sobject: str, **_: str) -> Response:
     start, end = _window(request)
     table = org_of(request).store.tables[obj.name.lower()]
     with org_of(request).store.lock:
-        ids = [r["Id"] for r in table.rows.values()
-               if not r["IsDeleted"] and start <= r["SystemModstamp"] <= end]
+        ids = [
+            r["Id"]
+            for r in table.rows.values()
+            if not r["IsDeleted"] and start <= r["SystemModstamp"] <= end
+        ]
     return Response.json({"ids": ids, "latestDateCovered": end})
 
 
@@ -381,19 +454,26 @@ def run_query(request: Request, *, include_deleted: bool) -> Response:
     try:
         query = soql_engine.parse(text)
         with org.store.lock:
-            result = soql_engine.execute(query, org.catalog, api_version=request.version,
-                                         include_deleted=include_deleted)
+            result = soql_engine.execute(
+                query,
+                org.catalog,
+                api_version=request.version,
+                include_deleted=include_deleted,
+            )
     except soql_engine.SoqlError as error:
         raise soql_error(error) from None
     if result.is_count:
-        return Response.json({"totalSize": result.total_size, "done": True, "records": []})
+        return Response.json(
+            {"totalSize": result.total_size, "done": True, "records": []}
+        )
     cursor = Cursor(result.records, result.total_size, query.sobject)
     kind = "queryAll" if include_deleted else "query"
     return query_page(request, cursor, None, 0, kind)
 
 
-def query_page(request: Request, cursor: Cursor, locator: str | None, offset: int,
-               kind: str) -> Response:
+def query_page(
+    request: Request, cursor: Cursor, locator: str | None, offset: int, kind: str
+) -> Response:
     size = page_size(request)
     records = cursor.records[offset : offset + size]
     body: dict[str, Any] = {"totalSize": cursor.total_size, "done": True}
@@ -439,23 +519,31 @@ def query_all_more(request: Request, locator: str, **_: str) -> Response:
 def _collection_body(request: Request) -> tuple[list[Any], bool]:
     body = request.json()
     if not isinstance(body, dict) or not isinstance(body.get("records"), list):
-        raise ApiError(400, "JSON_PARSER_ERROR", "Expected {\"records\": [...]}")
+        raise ApiError(400, "JSON_PARSER_ERROR", 'Expected {"records": [...]}')
     records = body["records"]
     if len(records) > MAX_COLLECTION:
-        raise ApiError(400, "EXCEEDED_ID_LIMIT", "record limit reached. cannot submit more "
-                       "than 200 records into this call")
+        raise ApiError(
+            400,
+            "EXCEEDED_ID_LIMIT",
+            "record limit reached. cannot submit more than 200 records into this call",
+        )
     return records, bool(body.get("allOrNone", False))
 
 
-def _record_writer(request: Request, record: Any, expected: str | None = None) -> Writer:
+def _record_writer(
+    request: Request, record: Any, expected: str | None = None
+) -> Writer:
     attributes = record.get("attributes") if isinstance(record, dict) else None
     type_name = attributes.get("type") if isinstance(attributes, dict) else None
     if not type_name:
-        raise ApiError(400, "INVALID_TYPE", "No SObject Type defined in the record "
-                       "attributes")
+        raise ApiError(
+            400, "INVALID_TYPE", "No SObject Type defined in the record attributes"
+        )
     obj = org_of(request).object_def(str(type_name))
     if obj is None:
-        raise ApiError(400, "INVALID_TYPE", f"sObject type '{type_name}' is not supported.")
+        raise ApiError(
+            400, "INVALID_TYPE", f"sObject type '{type_name}' is not supported."
+        )
     if expected is not None and obj.name.lower() != expected.lower():
         raise ApiError(400, "INVALID_TYPE", f"All records must be of type {expected}")
     return org_of(request).writer(obj.name)
@@ -464,9 +552,14 @@ def _record_writer(request: Request, record: Any, expected: str | None = None) -
 Operation = Callable[[Writer, Any, dict[str, Any] | RecordFailure], dict[str, Any]]
 
 
-def _run_collection(request: Request, all_or_none: bool,
-                    prepared: list[tuple[Writer, Any, dict[str, Any] | RecordFailure]],
-                    operation: Operation, *, keep_id: bool) -> Response:
+def _run_collection(
+    request: Request,
+    all_or_none: bool,
+    prepared: list[tuple[Writer, Any, dict[str, Any] | RecordFailure]],
+    operation: Operation,
+    *,
+    keep_id: bool,
+) -> Response:
     org = org_of(request)
     with org.store.savepoint() as journal:
         results = [operation(writer, raw, values) for writer, raw, values in prepared]
@@ -489,16 +582,22 @@ def _rolled_back(result: dict[str, Any], keep_id: bool) -> dict[str, Any]:
 
 
 def _failure(failure: RecordFailure, record_id: str | None = None) -> dict[str, Any]:
-    result: dict[str, Any] = {"success": False,
-                              "errors": [e.as_collection_error() for e in failure.errors]}
+    result: dict[str, Any] = {
+        "success": False,
+        "errors": [e.as_collection_error() for e in failure.errors],
+    }
     if record_id is not None:
         result = {"id": record_id, **result}
     return result
 
 
-def _prepare_all(request: Request, records: list[Any], *, for_create: bool,
-                 expected: str | None = None
-                 ) -> list[tuple[Writer, Any, dict[str, Any] | RecordFailure]]:
+def _prepare_all(
+    request: Request,
+    records: list[Any],
+    *,
+    for_create: bool,
+    expected: str | None = None,
+) -> list[tuple[Writer, Any, dict[str, Any] | RecordFailure]]:
     prepared: list[tuple[Writer, Any, dict[str, Any] | RecordFailure]] = []
     for raw in records:
         writer = _record_writer(request, raw, expected)
@@ -513,12 +612,17 @@ def collection_create(request: Request, **_: str) -> Response:
     records, all_or_none = _collection_body(request)
     user_id, now = request.user_id, now_text()
 
-    def insert(writer: Writer, raw: Any, values: dict[str, Any] | RecordFailure
-               ) -> dict[str, Any]:
+    def insert(
+        writer: Writer, raw: Any, values: dict[str, Any] | RecordFailure
+    ) -> dict[str, Any]:
         try:
             if isinstance(values, RecordFailure):
                 raise values
-            return {"id": writer.insert(values, user_id, now), "success": True, "errors": []}
+            return {
+                "id": writer.insert(values, user_id, now),
+                "success": True,
+                "errors": [],
+            }
         except RecordFailure as failure:
             return _failure(failure)
 
@@ -537,18 +641,24 @@ def collection_update(request: Request, **_: str) -> Response:
     records, all_or_none = _collection_body(request)
     user_id, now = request.user_id, now_text()
 
-    def update(writer: Writer, raw: Any, values: dict[str, Any] | RecordFailure
-               ) -> dict[str, Any]:
+    def update(
+        writer: Writer, raw: Any, values: dict[str, Any] | RecordFailure
+    ) -> dict[str, Any]:
         raw_id = _raw_id(raw)
         shown = normalize_id(raw_id) or raw_id
         try:
             if isinstance(values, RecordFailure):
                 raise values
             if raw_id is None:
-                raise RecordFailure.of("MISSING_ARGUMENT", "Id not specified in an update call")
+                raise RecordFailure.of(
+                    "MISSING_ARGUMENT", "Id not specified in an update call"
+                )
             values.pop("Id", None)
-            return {"id": writer.update(raw_id, values, user_id, now), "success": True,
-                    "errors": []}
+            return {
+                "id": writer.update(raw_id, values, user_id, now),
+                "success": True,
+                "errors": [],
+            }
         except RecordFailure as failure:
             return _failure(failure, shown)
 
@@ -563,8 +673,9 @@ def collection_upsert(request: Request, sobject: str, field: str, **_: str) -> R
     records, all_or_none = _collection_body(request)
     user_id, now = request.user_id, now_text()
 
-    def upsert(writer: Writer, raw: Any, values: dict[str, Any] | RecordFailure
-               ) -> dict[str, Any]:
+    def upsert(
+        writer: Writer, raw: Any, values: dict[str, Any] | RecordFailure
+    ) -> dict[str, Any]:
         try:
             if isinstance(values, RecordFailure):
                 raise values
@@ -588,8 +699,11 @@ def _id_param(request: Request, name: str = "ids") -> list[str]:
 def collection_delete(request: Request, **_: str) -> Response:
     ids = _id_param(request)
     if len(ids) > MAX_COLLECTION:
-        raise ApiError(400, "EXCEEDED_ID_LIMIT", "record limit reached. cannot submit more "
-                       "than 200 records into this call")
+        raise ApiError(
+            400,
+            "EXCEEDED_ID_LIMIT",
+            "record limit reached. cannot submit more than 200 records into this call",
+        )
     all_or_none = (request.param("allOrNone") or "false").lower() == "true"
     org = org_of(request)
     user_id, now = request.user_id, now_text()
@@ -600,8 +714,11 @@ def collection_delete(request: Request, **_: str) -> Response:
         try:
             if obj is None:
                 raise RecordFailure.of("MALFORMED_ID", f"malformed id {raw_id}")
-            return {"id": org.writer(obj.name).delete(raw_id, user_id, now), "success": True,
-                    "errors": []}
+            return {
+                "id": org.writer(obj.name).delete(raw_id, user_id, now),
+                "success": True,
+                "errors": [],
+            }
         except RecordFailure as failure:
             return _failure(failure, record_id or raw_id)
 
@@ -614,13 +731,16 @@ def collection_delete(request: Request, **_: str) -> Response:
     return Response.json(results)
 
 
-def _retrieve(request: Request, sobject: str, ids: list[str], fields: list[str] | None,
-              limit: int) -> Response:
+def _retrieve(
+    request: Request, sobject: str, ids: list[str], fields: list[str] | None, limit: int
+) -> Response:
     obj = object_or_404(request, sobject)
     if not ids or not fields:
         raise ApiError(400, "MISSING_ARGUMENT", "ids and fields are required")
     if len(ids) > limit:
-        raise ApiError(400, "EXCEEDED_ID_LIMIT", f"cannot retrieve more than {limit} records")
+        raise ApiError(
+            400, "EXCEEDED_ID_LIMIT", f"cannot retrieve more than {limit} records"
+        )
     canonical = field_list(obj, fields)
     table = org_of(request).store.tables[obj.name.lower()]
     out: list[dict[str, Any] | None] = []
@@ -637,14 +757,21 @@ def _retrieve(request: Request, sobject: str, ids: list[str], fields: list[str] 
 
 def collection_retrieve_get(request: Request, sobject: str, **_: str) -> Response:
     fields = request.param("fields")
-    return _retrieve(request, sobject, _id_param(request), fields.split(",") if fields else None,
-                     MAX_RETRIEVE_GET)
+    return _retrieve(
+        request,
+        sobject,
+        _id_param(request),
+        fields.split(",") if fields else None,
+        MAX_RETRIEVE_GET,
+    )
 
 
 def collection_retrieve_post(request: Request, sobject: str, **_: str) -> Response:
     body = request.json()
     if not isinstance(body, dict):
-        raise ApiError(400, "JSON_PARSER_ERROR", "Expected {\"ids\": [...], \"fields\": [...]}")
+        raise ApiError(
+            400, "JSON_PARSER_ERROR", 'Expected {"ids": [...], "fields": [...]}'
+        )
     ids = [str(i) for i in body.get("ids") or []]
     fields = [str(f) for f in body.get("fields") or []]
     return _retrieve(request, sobject, ids, fields, MAX_RETRIEVE_POST)
@@ -659,23 +786,27 @@ def limits(request: Request, **_: str) -> Response:
     records = sum(len(t.rows) for t in org.store.tables.values())
     storage_used = records * 2 // 1024  # Salesforce counts 2 KB per record
     query_jobs = sum(1 for job in org.jobs.values() if getattr(job, "is_query", False))
-    ingest_jobs = sum(1 for job in org.jobs.values() if not getattr(job, "is_query", False))
+    ingest_jobs = sum(
+        1 for job in org.jobs.values() if not getattr(job, "is_query", False)
+    )
 
     def entry(maximum: int, used: int) -> dict[str, int]:
         return {"Max": maximum, "Remaining": max(0, maximum - used)}
 
-    return Response.json({
-        "ConcurrentAsyncGetReportInstances": entry(200, 0),
-        "DailyApiRequests": entry(limit, org.api_calls),
-        "DailyAsyncApexExecutions": entry(250000, 0),
-        "DailyBulkApiBatches": entry(15000, ingest_jobs),
-        "DailyBulkV2QueryFileStorageMB": entry(976562, 0),
-        "DailyBulkV2QueryJobs": entry(10000, query_jobs),
-        "DataStorageMB": entry(1024, storage_used),
-        "FileStorageMB": entry(1024, 0),
-        "HourlyTimeBasedWorkflow": entry(1000, 0),
-        "SingleEmail": entry(5000, 0),
-    })
+    return Response.json(
+        {
+            "ConcurrentAsyncGetReportInstances": entry(200, 0),
+            "DailyApiRequests": entry(limit, org.api_calls),
+            "DailyAsyncApexExecutions": entry(250000, 0),
+            "DailyBulkApiBatches": entry(15000, ingest_jobs),
+            "DailyBulkV2QueryFileStorageMB": entry(976562, 0),
+            "DailyBulkV2QueryJobs": entry(10000, query_jobs),
+            "DataStorageMB": entry(1024, storage_used),
+            "FileStorageMB": entry(1024, 0),
+            "HourlyTimeBasedWorkflow": entry(1000, 0),
+            "SingleEmail": entry(5000, 0),
+        }
+    )
 
 
 def record_count(request: Request, **_: str) -> Response:
@@ -703,18 +834,34 @@ def build_router() -> Router:
     router.add("sobjects/{sobject}/describe", GET=sobject_describe)
     router.add("sobjects/{sobject}/deleted", GET=deleted_rows)
     router.add("sobjects/{sobject}/updated", GET=updated_rows)
-    router.add("sobjects/{sobject}/{ref}", GET=get_row, PATCH=update_row, DELETE=delete_row,
-               POST=create_by_id_path)
-    router.add("sobjects/{sobject}/{field}/{value}", GET=get_by_ext_id, PATCH=upsert_by_ext_id,
-               DELETE=delete_by_ext_id)
+    router.add(
+        "sobjects/{sobject}/{ref}",
+        GET=get_row,
+        PATCH=update_row,
+        DELETE=delete_row,
+        POST=create_by_id_path,
+    )
+    router.add(
+        "sobjects/{sobject}/{field}/{value}",
+        GET=get_by_ext_id,
+        PATCH=upsert_by_ext_id,
+        DELETE=delete_by_ext_id,
+    )
     router.add("query", GET=query)
     router.add("queryAll", GET=query_all)
     router.add("query/{locator}", GET=query_more)
     router.add("queryAll/{locator}", GET=query_all_more)
-    router.add("composite/sobjects", POST=collection_create, PATCH=collection_update,
-               DELETE=collection_delete)
-    router.add("composite/sobjects/{sobject}", GET=collection_retrieve_get,
-               POST=collection_retrieve_post)
+    router.add(
+        "composite/sobjects",
+        POST=collection_create,
+        PATCH=collection_update,
+        DELETE=collection_delete,
+    )
+    router.add(
+        "composite/sobjects/{sobject}",
+        GET=collection_retrieve_get,
+        POST=collection_retrieve_post,
+    )
     router.add("composite/sobjects/{sobject}/{field}", PATCH=collection_upsert)
     router.add("limits", GET=limits)
     router.add("limits/recordCount", GET=record_count)

@@ -20,7 +20,9 @@ class Router:
         parts = tuple(p for p in pattern.split("/") if p)
         self._routes.append((parts, {m.upper(): h for m, h in methods.items()}))
 
-    def dispatch(self, request: Request, segments: Sequence[str], raw: Sequence[str]) -> Response:
+    def dispatch(
+        self, request: Request, segments: Sequence[str], raw: Sequence[str]
+    ) -> Response:
         for parts, methods in self._routes:
             params = _match(parts, segments, raw)
             if params is None:
@@ -28,15 +30,19 @@ class Router:
             handler = methods.get(request.method)
             if handler is None:
                 allowed = ",".join(sorted(methods))
-                raise ApiError(405, "METHOD_NOT_ALLOWED",
-                               f"HTTP Method '{request.method}' not allowed. Allowed are "
-                               f"{allowed}")
+                raise ApiError(
+                    405,
+                    "METHOD_NOT_ALLOWED",
+                    f"HTTP Method '{request.method}' not allowed. Allowed are "
+                    f"{allowed}",
+                )
             return handler(request, **params)
         raise not_found()
 
 
-def _match(parts: tuple[str, ...], segments: Sequence[str], raw: Sequence[str]
-           ) -> dict[str, Any] | None:
+def _match(
+    parts: tuple[str, ...], segments: Sequence[str], raw: Sequence[str]
+) -> dict[str, Any] | None:
     if len(parts) != len(segments):
         return None
     params: dict[str, Any] = {}

@@ -14,8 +14,17 @@ from typing import Any
 # JSON: str for text, picklists, ids, dates ("2024-01-15") and datetimes
 # ("2024-01-15T10:30:00.000+0000"); int / float for numbers; bool for booleans.
 TEXT_TYPES = frozenset(
-    {"string", "textarea", "email", "phone", "url", "picklist", "multipicklist",
-     "combobox", "encryptedstring"}
+    {
+        "string",
+        "textarea",
+        "email",
+        "phone",
+        "url",
+        "picklist",
+        "multipicklist",
+        "combobox",
+        "encryptedstring",
+    }
 )
 NUMBER_TYPES = frozenset({"int", "long", "double", "currency", "percent"})
 
@@ -70,7 +79,9 @@ class ObjectDef:
     label: str = ""
     label_plural: str = ""
     custom: bool = False
-    fields: dict[str, FieldDef] = field(default_factory=dict)  # keyed by lower-case name
+    fields: dict[str, FieldDef] = field(
+        default_factory=dict
+    )  # keyed by lower-case name
 
     def add(self, field_def: FieldDef) -> None:
         self.fields[field_def.name.lower()] = field_def
@@ -83,6 +94,9 @@ class ObjectDef:
         """Return the reference field whose relationshipName is ``relationship_name``."""
         wanted = relationship_name.lower()
         for field_def in self.fields.values():
-            if field_def.relationship_name and field_def.relationship_name.lower() == wanted:
+            if (
+                field_def.relationship_name
+                and field_def.relationship_name.lower() == wanted
+            ):
                 return field_def
         return None

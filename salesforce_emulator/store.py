@@ -46,10 +46,13 @@ class Table:
             for f in obj.fields.values()
         }
         self.indexed: list[FieldDef] = [
-            f for f in obj.fields.values()
+            f
+            for f in obj.fields.values()
             if (f.unique or f.external_id or f.id_lookup) and f.type != "id"
         ]
-        self.indexes: dict[str, dict[Any, set[str]]] = {f.name: {} for f in self.indexed}
+        self.indexes: dict[str, dict[Any, set[str]]] = {
+            f.name: {} for f in self.indexed
+        }
 
     def blank(self) -> Record:
         return self.template.copy()
@@ -103,7 +106,9 @@ class Store:
     """All tables of one org, the journal of the open transaction and persistence."""
 
     def __init__(self, objects: dict[str, ObjectDef], path: Path | None) -> None:
-        self.tables: dict[str, Table] = {key: Table(obj) for key, obj in objects.items()}
+        self.tables: dict[str, Table] = {
+            key: Table(obj) for key, obj in objects.items()
+        }
         self.lock = threading.RLock()
         self.path = path
         self._db: sqlite3.Connection | None = None
@@ -190,7 +195,9 @@ class Store:
                 deletes.append((record_id,))
             else:
                 compact = {k: v for k, v in record.items() if v is not None}
-                upserts.append((record_id, sobject, json.dumps(compact, separators=(",", ":"))))
+                upserts.append(
+                    (record_id, sobject, json.dumps(compact, separators=(",", ":")))
+                )
         db = self._db
         db.execute("BEGIN")
         try:
@@ -202,8 +209,10 @@ class Store:
             if deletes:
                 db.executemany("DELETE FROM records WHERE id = ?", deletes)
             if meta:
-                db.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
-                               list(meta.items()))
+                db.executemany(
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                    list(meta.items()),
+                )
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")

@@ -28,8 +28,11 @@ def ensure_certificates(directory: Path, hosts: tuple[str, ...]) -> TlsFiles:
     server_file = directory / "server.pem"
     hosts_file = directory / "hosts.txt"
     wanted = "\n".join(hosts)
-    if ca_file.exists() and server_file.exists() and hosts_file.exists() and (
-        hosts_file.read_text() == wanted
+    if (
+        ca_file.exists()
+        and server_file.exists()
+        and hosts_file.exists()
+        and (hosts_file.read_text() == wanted)
     ):
         return TlsFiles(ca_file, server_file, None)
     import trustme
@@ -46,8 +49,9 @@ def ensure_certificates(directory: Path, hosts: tuple[str, ...]) -> TlsFiles:
 def server_context(files: TlsFiles) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.load_cert_chain(str(files.cert_file),
-                            str(files.key_file) if files.key_file else None)
+    context.load_cert_chain(
+        str(files.cert_file), str(files.key_file) if files.key_file else None
+    )
     return context
 
 

@@ -53,8 +53,9 @@ class TokenStore:
             elif kind == "refresh":
                 self.refresh[token] = RefreshToken(**data)
 
-    def issue_access(self, user_id: str, lifetime: float,
-                     refresh_token: str | None = None) -> str:
+    def issue_access(
+        self, user_id: str, lifetime: float, refresh_token: str | None = None
+    ) -> str:
         token = self.prefix + secrets.token_urlsafe(72)
         info = AccessToken(user_id, time.time() + lifetime, refresh_token)
         with self._lock:
@@ -96,7 +97,11 @@ class TokenStore:
         with self._lock:
             access = self.access.pop(token, None)
             refresh = self.refresh.pop(token, None)
-            linked = [t for t, i in self.access.items() if refresh and i.refresh_token == token]
+            linked = [
+                t
+                for t, i in self.access.items()
+                if refresh and i.refresh_token == token
+            ]
             for linked_token in linked:
                 del self.access[linked_token]
         for removed in [token, *linked]:

@@ -64,7 +64,9 @@ class Request:
         try:
             return json.loads(self.body)
         except (ValueError, UnicodeDecodeError) as exc:
-            raise ApiError(400, "JSON_PARSER_ERROR", f"Unexpected character: {exc}") from None
+            raise ApiError(
+                400, "JSON_PARSER_ERROR", f"Unexpected character: {exc}"
+            ) from None
 
     def text(self) -> str:
         try:
@@ -168,15 +170,26 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
     def _dispatch(self) -> None:
         path, _, query = self.path.partition("?")
-        request = Request(self.command, path, parse_qs(query, keep_blank_values=True),
-                          self.headers, self._read_body())
+        request = Request(
+            self.command,
+            path,
+            parse_qs(query, keep_blank_values=True),
+            self.headers,
+            self._read_body(),
+        )
         try:
             response = self.server.app(request)
         except Exception:
             traceback.print_exc()
             response = Response.json(
-                [{"errorCode": "UNKNOWN_EXCEPTION", "message": "An unexpected error occurred"}],
-                500)
+                [
+                    {
+                        "errorCode": "UNKNOWN_EXCEPTION",
+                        "message": "An unexpected error occurred",
+                    }
+                ],
+                500,
+            )
         if response.exit_process:
             self.server.exit_now()
         if response.drop:
@@ -191,8 +204,11 @@ class _RequestHandler(BaseHTTPRequestHandler):
             reason = HTTPStatus(response.status).phrase
         except ValueError:
             reason = ""
-        lines = [f"HTTP/1.1 {response.status} {reason}",
-                 f"Date: {self.date_time_string()}", f"Server: {self.server_version}"]
+        lines = [
+            f"HTTP/1.1 {response.status} {reason}",
+            f"Date: {self.date_time_string()}",
+            f"Server: {self.server_version}",
+        ]
         if response.content_type:
             lines.append(f"Content-Type: {response.content_type}")
         if response.status not in (204, 304):
@@ -201,7 +217,11 @@ class _RequestHandler(BaseHTTPRequestHandler):
         if self.close_connection:
             lines.append("Connection: close")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-        body = b"" if self.command == "HEAD" or response.status in (204, 304) else response.body
+        body = (
+            b""
+            if self.command == "HEAD" or response.status in (204, 304)
+            else response.body
+        )
         self.wfile.write(head + body)
         self.log_request(response.status, len(body))
 
@@ -216,8 +236,13 @@ class EmulatorServer(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], app: Handler,
-                 context: ssl.SSLContext | None, verbose: bool = False) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        app: Handler,
+        context: ssl.SSLContext | None,
+        verbose: bool = False,
+    ) -> None:
         self.app = app
         self.verbose = verbose
         self._connections: set[socket.socket] = set()
@@ -225,8 +250,9 @@ class EmulatorServer(ThreadingHTTPServer):
         self.on_exit: Callable[[], None] | None = None
         super().__init__(address, _RequestHandler)
         if context is not None:
-            self.socket = context.wrap_socket(self.socket, server_side=True,
-                                              do_handshake_on_connect=False)
+            self.socket = context.wrap_socket(
+                self.socket, server_side=True, do_handshake_on_connect=False
+            )
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         if self.verbose:

@@ -33,7 +33,9 @@ _FALSE = frozenset({"false", "0", "no", "n", "f", ""})
 def format_datetime(moment: datetime) -> str:
     """REST JSON datetime: ``2024-01-15T10:30:00.000+0000`` in UTC."""
     moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}+0000"
+    return (
+        moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}+0000"
+    )
 
 
 def now_text() -> str:
@@ -123,7 +125,9 @@ def _number_value(field_def: FieldDef, value: Any) -> int | float:
         return int(value)
     number = float(value)
     if field_def.scale >= 0 and field_def.type in ("currency", "percent", "double"):
-        number = round(number, field_def.scale) if field_def.scale else float(round(number))
+        number = (
+            round(number, field_def.scale) if field_def.scale else float(round(number))
+        )
     return number
 
 

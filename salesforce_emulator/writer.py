@@ -48,7 +48,9 @@ class Column:
 
 def _unknown_field(obj: ObjectDef, name: str) -> RecordFailure:
     return RecordFailure.of(
-        "INVALID_FIELD", f"No such column '{name}' on sobject of type {obj.name}", (name,)
+        "INVALID_FIELD",
+        f"No such column '{name}' on sobject of type {obj.name}",
+        (name,),
     )
 
 
@@ -64,9 +66,12 @@ class Writer:
         self.table = table
         self.obj = table.obj
         fields = list(self.obj.fields.values())
-        self.converters: dict[str, Converter] = {f.name.lower(): json_converter(f) for f in fields}
+        self.converters: dict[str, Converter] = {
+            f.name.lower(): json_converter(f) for f in fields
+        }
         self.relationships: dict[str, FieldDef] = {
-            f.relationship_name.lower(): f for f in fields
+            f.relationship_name.lower(): f
+            for f in fields
             if f.is_reference and f.relationship_name
         }
         self.required = [f for f in fields if f.required_on_create]
@@ -100,7 +105,8 @@ class Writer:
                 raise _unknown_field(self.obj, key)
             if lowered == "id" and for_create:
                 raise RecordFailure.of(
-                    "INVALID_FIELD", "The Id field should not be specified in the sobject data."
+                    "INVALID_FIELD",
+                    "The Id field should not be specified in the sobject data.",
                 )
             if value is None:
                 values[field_def.name] = False if field_def.type == "boolean" else None
@@ -154,8 +160,9 @@ class Writer:
             if cell == NULL_MARKER:
                 values[field_def.name] = False if field_def.type == "boolean" else None
             elif column.convert is None:
-                values[field_def.name] = ExtRef(field_def, column.target,
-                                                column.ext_field or "", cell)
+                values[field_def.name] = ExtRef(
+                    field_def, column.target, column.ext_field or "", cell
+                )
             else:
                 values[field_def.name] = column.convert(cell)
         return values
@@ -179,7 +186,9 @@ class Writer:
         if self.derive:
             self.derive(record)
         record["IsDeleted"] = False
-        record["CreatedDate"] = record["LastModifiedDate"] = record["SystemModstamp"] = now
+        record["CreatedDate"] = record["LastModifiedDate"] = record[
+            "SystemModstamp"
+        ] = now
         record["CreatedById"] = record["LastModifiedById"] = user_id
         self._check_unique(record, None)
         self._check_rules(record)
@@ -191,28 +200,39 @@ class Writer:
         record_id = normalize_id(raw_id)
         if record_id is None or not record_id.startswith(self.obj.key_prefix):
             raise RecordFailure.of(
-                "MALFORMED_ID", f"{self.obj.label} ID: id value of incorrect type: {raw_id}",
+                "MALFORMED_ID",
+                f"{self.obj.label} ID: id value of incorrect type: {raw_id}",
                 ("Id",),
             )
         record = self.table.rows.get(record_id)
         if record is None:
-            raise RecordFailure.of("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id")
+            raise RecordFailure.of(
+                "INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id"
+            )
         if record["IsDeleted"]:
             raise RecordFailure.of("ENTITY_IS_DELETED", "entity is deleted")
         return record
 
-    def update(self, raw_id: Any, values: dict[str, Any], user_id: str, now: str) -> str:
+    def update(
+        self, raw_id: Any, values: dict[str, Any], user_id: str, now: str
+    ) -> str:
         old = self.existing(raw_id)
         values.pop("Id", None)
         self._check_access(values, creating=False, current=old)
         record = old.copy()
         record.update(values)
         self._resolve_references(record, values)
-        missing = [name for name in values if record[name] is None and name in self.non_nillable]
+        missing = [
+            name
+            for name in values
+            if record[name] is None and name in self.non_nillable
+        ]
         if missing:
-            raise RecordFailure.of("REQUIRED_FIELD_MISSING",
-                                   f"Required fields are missing: [{', '.join(missing)}]",
-                                   missing)
+            raise RecordFailure.of(
+                "REQUIRED_FIELD_MISSING",
+                f"Required fields are missing: [{', '.join(missing)}]",
+                missing,
+            )
         if self.derive:
             self.derive(record)
         record["LastModifiedDate"] = record["SystemModstamp"] = now
@@ -222,8 +242,9 @@ class Writer:
         self.org.store.put(self.table, record)
         return str(record["Id"])
 
-    def upsert(self, ext_field: FieldDef, values: dict[str, Any], user_id: str,
-               now: str) -> tuple[str, bool]:
+    def upsert(
+        self, ext_field: FieldDef, values: dict[str, Any], user_id: str, now: str
+    ) -> tuple[str, bool]:
         """Insert or update by ``ext_field``; returns (id, created)."""
         if ext_field.type == "id":
             raw = values.pop("Id", None)
@@ -232,9 +253,11 @@ class Writer:
             return self.update(raw, values, user_id, now), False
         value = values.get(ext_field.name)
         if value is None:
-            raise RecordFailure.of("REQUIRED_FIELD_MISSING",
-                                   f"Required fields are missing: [{ext_field.name}]",
-                                   (ext_field.name,))
+            raise RecordFailure.of(
+                "REQUIRED_FIELD_MISSING",
+                f"Required fields are missing: [{ext_field.name}]",
+                (ext_field.name,),
+            )
         matches = self.table.find(ext_field, value)
         if not matches:
             return self.insert(values, user_id, now), True
@@ -262,19 +285,27 @@ class Writer:
         record_id = normalize_id(raw_id)
         if record_id is None or not record_id.startswith(self.obj.key_prefix):
             raise RecordFailure.of(
-                "MALFORMED_ID", f"{self.obj.label} ID: id value of incorrect type: {raw_id}",
+                "MALFORMED_ID",
+                f"{self.obj.label} ID: id value of incorrect type: {raw_id}",
                 ("Id",),
             )
         if record_id not in self.table.rows:
-            raise RecordFailure.of("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id")
+            raise RecordFailure.of(
+                "INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id"
+            )
         self.org.store.remove(self.table, record_id)
         self.org.cascade_hard_delete(self.obj, record_id)
         return record_id
 
     # -- checks -----------------------------------------------------------------------
 
-    def _check_access(self, values: Mapping[str, Any], *, creating: bool,
-                      current: Record | None = None) -> None:
+    def _check_access(
+        self,
+        values: Mapping[str, Any],
+        *,
+        creating: bool,
+        current: Record | None = None,
+    ) -> None:
         fields = self.obj.fields
         refused = []
         for name, value in values.items():
@@ -297,9 +328,11 @@ class Writer:
     def _check_required(self, record: Record) -> None:
         missing = [f.name for f in self.required if record[f.name] is None]
         if missing:
-            raise RecordFailure.of("REQUIRED_FIELD_MISSING",
-                                   f"Required fields are missing: [{', '.join(missing)}]",
-                                   missing)
+            raise RecordFailure.of(
+                "REQUIRED_FIELD_MISSING",
+                f"Required fields are missing: [{', '.join(missing)}]",
+                missing,
+            )
 
     def _resolve_references(self, record: Record, values: Mapping[str, Any]) -> None:
         for field_def in self.references:
@@ -331,8 +364,11 @@ class Writer:
     def _check_rules(self, record: Record) -> None:
         for rule in self.org.faults.rules_for(self.obj.name):
             if rule.matches(record):
-                raise RecordFailure(RecordError("FIELD_CUSTOM_VALIDATION_EXCEPTION",
-                                                rule.message, (rule.field,)))
+                raise RecordFailure(
+                    RecordError(
+                        "FIELD_CUSTOM_VALIDATION_EXCEPTION", rule.message, (rule.field,)
+                    )
+                )
 
 
 def convert_value_error(error: FieldValueError) -> RecordFailure:
@@ -358,8 +394,11 @@ def _case(record: Record) -> None:
 
 
 _DERIVATIONS: dict[str, Callable[[Record], None]] = {
-    "Contact": _full_name, "Lead": _full_name, "User": _full_name,
-    "Opportunity": _opportunity, "Case": _case,
+    "Contact": _full_name,
+    "Lead": _full_name,
+    "User": _full_name,
+    "Opportunity": _opportunity,
+    "Case": _case,
 }
 
 
@@ -374,4 +413,4 @@ def format_auto_number(display_format: str | None, number: int) -> str:
     if match is None:
         return f"{fmt}{number}"
     width = len(match.group(1))
-    return fmt[: match.start()] + str(number).zfill(width) + fmt[match.end():]
+    return fmt[: match.start()] + str(number).zfill(width) + fmt[match.end() :]

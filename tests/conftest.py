@@ -16,7 +16,9 @@ from migrations_app.models import Org
 def _redis_server() -> Iterator[None]:
     """Start the embedded Redis for the session when REDIS_URL is not set."""
     process = (
-        embedded_redis.start(settings.EMBEDDED_REDIS_SOCKET) if settings.EMBEDDED_REDIS else None
+        embedded_redis.start(settings.EMBEDDED_REDIS_SOCKET)
+        if settings.EMBEDDED_REDIS
+        else None
     )
     yield
     if process is not None:

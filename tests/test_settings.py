@@ -13,13 +13,18 @@ GOOD_KEY = "dGVzdC1vbmx5LWVuY3J5cHRpb24ta2V5LTMyYnl0ZXM="
 
 def load_settings(**env: str) -> subprocess.CompletedProcess[str]:
     environment = {
-        key: value for key, value in os.environ.items()
-        if key not in {"DEBUG", "SECRET_KEY", "ENCRYPTION_KEYS", "DATABASE_URL", "REDIS_URL"}
+        key: value
+        for key, value in os.environ.items()
+        if key
+        not in {"DEBUG", "SECRET_KEY", "ENCRYPTION_KEYS", "DATABASE_URL", "REDIS_URL"}
     }
     environment.update({"SECRET_KEY": "x", "ENCRYPTION_KEYS": GOOD_KEY, **env})
     return subprocess.run(
         [sys.executable, "-c", "import datamigrator.settings"],
-        env=environment, capture_output=True, text=True, check=False,
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=False,
     )
 
 

@@ -20,19 +20,36 @@ INVOICE_SCHEMA: dict[str, Any] = {
             "label": "Invoice",
             "nameField": {"type": "autonumber", "displayFormat": "INV-{0000}"},
             "fields": [
-                {"name": "Account__c", "type": "reference", "referenceTo": ["Account"],
-                 "relationshipName": "Account__r", "masterDetail": True},
-                {"name": "Number__c", "type": "string", "length": 40, "externalId": True,
-                 "unique": True},
-                {"name": "Status__c", "type": "picklist", "values": ["Draft", "Sent"],
-                 "restricted": True},
+                {
+                    "name": "Account__c",
+                    "type": "reference",
+                    "referenceTo": ["Account"],
+                    "relationshipName": "Account__r",
+                    "masterDetail": True,
+                },
+                {
+                    "name": "Number__c",
+                    "type": "string",
+                    "length": 40,
+                    "externalId": True,
+                    "unique": True,
+                },
+                {
+                    "name": "Status__c",
+                    "type": "picklist",
+                    "values": ["Draft", "Sent"],
+                    "restricted": True,
+                },
                 {"name": "Total__c", "type": "currency", "precision": 16, "scale": 2},
             ],
         },
-        {"name": "Account", "fields": [
-            {"name": "Region__c", "type": "string", "length": 20},
-            {"name": "Code__c", "type": "string", "length": 20, "externalId": True},
-        ]},
+        {
+            "name": "Account",
+            "fields": [
+                {"name": "Region__c", "type": "string", "length": 20},
+                {"name": "Code__c", "type": "string", "length": 20, "externalId": True},
+            ],
+        },
     ]
 }
 PAGE_SIZE = 5
@@ -47,8 +64,9 @@ def error_of(error: SalesforceError) -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def emu() -> Iterator[Emulator]:
-    with Emulator(orgs=["source", "target"], page_size=PAGE_SIZE,
-                  schema=[INVOICE_SCHEMA]) as emulator:
+    with Emulator(
+        orgs=["source", "target"], page_size=PAGE_SIZE, schema=[INVOICE_SCHEMA]
+    ) as emulator:
         yield emulator
 
 
@@ -75,11 +93,15 @@ def session(emu: Emulator) -> Iterator[requests.Session]:
     http.close()
 
 
-def client_credentials_token(emu: Emulator, session: requests.Session, org_name: str) -> str:
+def client_credentials_token(
+    emu: Emulator, session: requests.Session, org_name: str
+) -> str:
     org = emu.org(org_name)
-    response = session.post(f"{emu.base_url}/services/oauth2/token",
-                             data={"grant_type": "client_credentials"},
-                             auth=(org.client_id, org.client_secret))
+    response = session.post(
+        f"{emu.base_url}/services/oauth2/token",
+        data={"grant_type": "client_credentials"},
+        auth=(org.client_id, org.client_secret),
+    )
     assert response.status_code == 200, response.text
     return str(response.json()["access_token"])
 
@@ -91,8 +113,12 @@ def token(fresh: Emulator, session: requests.Session) -> str:
 
 @pytest.fixture
 def sf(fresh: Emulator, session: requests.Session, token: str) -> Salesforce:
-    return Salesforce(instance_url=fresh.base_url, session_id=token, session=session,
-                      version=API_VERSION)
+    return Salesforce(
+        instance_url=fresh.base_url,
+        session_id=token,
+        session=session,
+        version=API_VERSION,
+    )
 
 
 @pytest.fixture

@@ -12,7 +12,65 @@ from salesforce_emulator import Emulator
 from salesforce_emulator.ids import MASTER_RECORD_TYPE_ID
 
 FIELD_KEYS = sorted(
-    ["aggregatable", "aiPredictionField", "autoNumber", "byteLength", "calculated", "calculatedFormula", "cascadeDelete", "caseSensitive", "compoundFieldName", "controllerName", "createable", "custom", "defaultValue", "defaultValueFormula", "defaultedOnCreate", "dependentPicklist", "deprecatedAndHidden", "digits", "displayLocationInDecimal", "encrypted", "externalId", "extraTypeInfo", "filterable", "filteredLookupInfo", "formulaTreatNullNumberAsZero", "groupable", "highScaleNumber", "htmlFormatted", "idLookup", "inlineHelpText", "label", "length", "mask", "maskType", "name", "nameField", "namePointing", "nillable", "permissionable", "picklistValues", "polymorphicForeignKey", "precision", "queryByDistance", "referenceTargetField", "referenceTo", "relationshipName", "relationshipOrder", "restrictedDelete", "restrictedPicklist", "scale", "searchPrefilterable", "soapType", "sortable", "type", "unique", "updateable", "writeRequiresMasterRead"]
+    [
+        "aggregatable",
+        "aiPredictionField",
+        "autoNumber",
+        "byteLength",
+        "calculated",
+        "calculatedFormula",
+        "cascadeDelete",
+        "caseSensitive",
+        "compoundFieldName",
+        "controllerName",
+        "createable",
+        "custom",
+        "defaultValue",
+        "defaultValueFormula",
+        "defaultedOnCreate",
+        "dependentPicklist",
+        "deprecatedAndHidden",
+        "digits",
+        "displayLocationInDecimal",
+        "encrypted",
+        "externalId",
+        "extraTypeInfo",
+        "filterable",
+        "filteredLookupInfo",
+        "formulaTreatNullNumberAsZero",
+        "groupable",
+        "highScaleNumber",
+        "htmlFormatted",
+        "idLookup",
+        "inlineHelpText",
+        "label",
+        "length",
+        "mask",
+        "maskType",
+        "name",
+        "nameField",
+        "namePointing",
+        "nillable",
+        "permissionable",
+        "picklistValues",
+        "polymorphicForeignKey",
+        "precision",
+        "queryByDistance",
+        "referenceTargetField",
+        "referenceTo",
+        "relationshipName",
+        "relationshipOrder",
+        "restrictedDelete",
+        "restrictedPicklist",
+        "scale",
+        "searchPrefilterable",
+        "soapType",
+        "sortable",
+        "type",
+        "unique",
+        "updateable",
+        "writeRequiresMasterRead",
+    ]
 )
 
 
@@ -20,14 +78,21 @@ def test_versions_list_needs_no_auth(emu: Emulator, session: requests.Session) -
     response = session.get(f"{emu.base_url}/services/data/")
     assert response.status_code == 200
     versions = response.json()
-    assert {"label": "Winter '24", "url": "/services/data/v59.0", "version": "59.0"} in versions
+    assert {
+        "label": "Winter '24",
+        "url": "/services/data/v59.0",
+        "version": "59.0",
+    } in versions
     assert "Sforce-Limit-Info" not in response.headers
 
 
-def test_resources_echo_the_version(sf: Any, session: requests.Session,
-                                   emu: Emulator, token: str) -> None:
-    response = session.get(f"{emu.base_url}/services/data/v62.0/",
-                           headers={"Authorization": f"Bearer {token}"})
+def test_resources_echo_the_version(
+    sf: Any, session: requests.Session, emu: Emulator, token: str
+) -> None:
+    response = session.get(
+        f"{emu.base_url}/services/data/v62.0/",
+        headers={"Authorization": f"Bearer {token}"},
+    )
     assert response.json()["sobjects"] == "/services/data/v62.0/sobjects"
 
 
@@ -36,13 +101,24 @@ def test_global_describe(sf: Any) -> None:
     assert data is not None
     assert data["maxBatchSize"] == 200
     by_name = {s["name"]: s for s in data["sobjects"]}
-    for name in ("Account", "Contact", "Opportunity", "Lead", "Case", "User", "RecordType",
-                 "Invoice__c"):
+    for name in (
+        "Account",
+        "Contact",
+        "Opportunity",
+        "Lead",
+        "Case",
+        "User",
+        "RecordType",
+        "Invoice__c",
+    ):
         assert name in by_name
     assert by_name["Account"]["keyPrefix"] == "001"
     assert by_name["Invoice__c"]["keyPrefix"] == "a00"
     assert by_name["Invoice__c"]["custom"] is True
-    assert by_name["Contact"]["urls"]["describe"] == "/services/data/v59.0/sobjects/Contact/describe"
+    assert (
+        by_name["Contact"]["urls"]["describe"]
+        == "/services/data/v59.0/sobjects/Contact/describe"
+    )
 
 
 def _fields(sf: Any, name: str) -> dict[str, dict[str, Any]]:
@@ -54,7 +130,11 @@ def test_field_properties(sf: Any) -> None:
     assert all(sorted(f) == FIELD_KEYS for f in fields.values())
     name = fields["Name"]
     assert (name["type"], name["length"], name["nillable"], name["createable"]) == (
-        "string", 255, False, True)
+        "string",
+        255,
+        False,
+        True,
+    )
     assert name["nameField"] is True
     parent = fields["ParentId"]
     assert parent["referenceTo"] == ["Account"]
@@ -63,8 +143,13 @@ def test_field_properties(sf: Any) -> None:
     assert owner["defaultedOnCreate"] is True
     assert owner["relationshipName"] == "Owner"
     assert fields["RecordTypeId"]["referenceTo"] == ["RecordType"]
-    for audit in ("CreatedDate", "LastModifiedDate", "SystemModstamp", "CreatedById",
-                  "LastModifiedById"):
+    for audit in (
+        "CreatedDate",
+        "LastModifiedDate",
+        "SystemModstamp",
+        "CreatedById",
+        "LastModifiedById",
+    ):
         assert not fields[audit]["createable"]
         assert not fields[audit]["updateable"]
     assert fields["Id"]["type"] == "id"
@@ -76,8 +161,13 @@ def test_field_properties(sf: Any) -> None:
     assert legacy["custom"]
     industry = fields["Industry"]
     assert industry["type"] == "picklist"
-    assert {"active": True, "defaultValue": False, "label": "Energy", "validFor": None,
-            "value": "Energy"} in industry["picklistValues"]
+    assert {
+        "active": True,
+        "defaultValue": False,
+        "label": "Energy",
+        "validFor": None,
+        "value": "Energy",
+    } in industry["picklistValues"]
     assert fields["Region__c"]["custom"] is True
 
 
@@ -110,7 +200,9 @@ def test_custom_object_describe(sf: Any) -> None:
     assert account["relationshipName"] == "Account__r"
     assert fields["Number__c"]["externalId"] is True
     assert fields["Name"]["autoNumber"] is True
-    children = {c["relationshipName"]: c for c in sf.Account.describe()["childRelationships"]}
+    children = {
+        c["relationshipName"]: c for c in sf.Account.describe()["childRelationships"]
+    }
     assert children["Invoices__r"]["childSObject"] == "Invoice__c"
     assert children["Invoices__r"]["cascadeDelete"] is True
     assert children["Contacts"]["field"] == "AccountId"
@@ -122,10 +214,15 @@ def test_record_type_infos(sf: Any, emu: Emulator) -> None:
     by_name = {i["developerName"]: i for i in infos}
     assert set(by_name) == {"Business", "Partner", "Master"}
     assert by_name["Master"]["recordTypeId"] == MASTER_RECORD_TYPE_ID
-    target_ids = {by_name["Business"]["recordTypeId"], by_name["Partner"]["recordTypeId"]}
+    target_ids = {
+        by_name["Business"]["recordTypeId"],
+        by_name["Partner"]["recordTypeId"],
+    }
     source_ids = {r["Id"] for r in emu.org("source").records("RecordType")}
     assert not target_ids & source_ids
-    assert [i["developerName"] for i in sf.Contact.describe()["recordTypeInfos"]] == ["Master"]
+    assert [i["developerName"] for i in sf.Contact.describe()["recordTypeInfos"]] == [
+        "Master"
+    ]
 
 
 def test_basic_info_and_unknown_object(sf: Any) -> None:

@@ -32,8 +32,18 @@ def test_case_insensitive_18_char_ids_are_restored() -> None:
     assert normalize_id("003RO0000035WQGYAM") == "003RO0000035WQgYAM"
 
 
-@pytest.mark.parametrize("bad", ["", "001", "001D000000IqhS!", "001D000000IqhSLIA9", None, 42,
-                                 "001D000000IqhSLIAZX"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "",
+        "001",
+        "001D000000IqhS!",
+        "001D000000IqhSLIA9",
+        None,
+        42,
+        "001D000000IqhSLIAZX",
+    ],
+)
 def test_malformed_ids(bad: object) -> None:
     assert normalize_id(bad) is None
 

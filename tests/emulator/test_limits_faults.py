@@ -28,8 +28,10 @@ def test_limit_header_and_call_counting(sf: Any, org: Org) -> None:
     org.insert("Account", {"Name": "direct, not counted"})
     assert org.api_calls == 2
     limits = sf.limits()
-    assert limits["DailyApiRequests"] == {"Max": org.faults.api_limit,
-                                          "Remaining": org.faults.api_limit - 3}
+    assert limits["DailyApiRequests"] == {
+        "Max": org.faults.api_limit,
+        "Remaining": org.faults.api_limit - 3,
+    }
     assert "DataStorageMB" in limits
     assert "DailyBulkV2QueryJobs" in limits
     org.api_calls = 0
@@ -39,8 +41,9 @@ def test_limit_header_and_call_counting(sf: Any, org: Org) -> None:
 def test_record_count(sf: Any, org: Org) -> None:
     org.insert_many("Account", [{"Name": "A"}, {"Name": "B"}])
     counts = sf.restful("limits/recordCount", params={"sObjects": "Account,Contact"})
-    assert counts == {"sObjects": [{"count": 2, "name": "Account"},
-                                   {"count": 0, "name": "Contact"}]}
+    assert counts == {
+        "sObjects": [{"count": 2, "name": "Account"}, {"count": 0, "name": "Contact"}]
+    }
     everything = sf.restful("limits/recordCount")
     assert {"count": 2, "name": "Account"} in everything["sObjects"]
 
@@ -87,33 +90,56 @@ def test_transient_failures_are_deterministic_with_a_seed(sf: Any, org: Org) -> 
 
 
 def test_validation_rules_everywhere(sf: Any, org: Org) -> None:
-    org.faults.update(validation_rules=[{"sobject": "Contact", "field": "LastName",
-                                         "value": "Reject", "message": "No rejects"}])
+    org.faults.update(
+        validation_rules=[
+            {
+                "sobject": "Contact",
+                "field": "LastName",
+                "value": "Reject",
+                "message": "No rejects",
+            }
+        ]
+    )
     with pytest.raises(SalesforceMalformedRequest) as single:
         sf.Contact.create({"LastName": "reject"})
-    assert error_of(single.value) == {"message": "No rejects",
-                                       "errorCode": "FIELD_CUSTOM_VALIDATION_EXCEPTION",
-                                       "fields": ["LastName"]}
-    results = sf.restful("composite/sobjects", method="POST", json={"records": [
-        {"attributes": {"type": "Contact"}, "LastName": "Keep"},
-        {"attributes": {"type": "Contact"}, "LastName": "Reject"}]})
+    assert error_of(single.value) == {
+        "message": "No rejects",
+        "errorCode": "FIELD_CUSTOM_VALIDATION_EXCEPTION",
+        "fields": ["LastName"],
+    }
+    results = sf.restful(
+        "composite/sobjects",
+        method="POST",
+        json={
+            "records": [
+                {"attributes": {"type": "Contact"}, "LastName": "Keep"},
+                {"attributes": {"type": "Contact"}, "LastName": "Reject"},
+            ]
+        },
+    )
     assert results[0]["success"] is True
     assert results[1]["errors"][0]["statusCode"] == "FIELD_CUSTOM_VALIDATION_EXCEPTION"
     keep = results[0]["id"]
     with pytest.raises(SalesforceMalformedRequest):
         sf.Contact.update(keep, {"LastName": "Reject"})
-    bulk = sf.bulk2.Contact.insert(records=[{"LastName": "Reject"}, {"LastName": "Fine"}], wait=0)
+    bulk = sf.bulk2.Contact.insert(
+        records=[{"LastName": "Reject"}, {"LastName": "Fine"}], wait=0
+    )
     assert bulk[0]["numberRecordsFailed"] == 1
     assert "FIELD_CUSTOM_VALIDATION_EXCEPTION:No rejects:LastName --" in (
-        sf.bulk2.Contact.get_failed_records(bulk[0]["job_id"]))
+        sf.bulk2.Contact.get_failed_records(bulk[0]["job_id"])
+    )
 
 
 def test_fail_after_write_applies_then_drops(sf: Any, org: Org) -> None:
     org.faults.update(fail_after_writes=2)
     sf.Account.create({"Name": "first"})
     with pytest.raises(requests.ConnectionError):
-        sf.restful("composite/sobjects", method="POST", json={"records": [
-            {"attributes": {"type": "Account"}, "Name": "second"}]})
+        sf.restful(
+            "composite/sobjects",
+            method="POST",
+            json={"records": [{"attributes": {"type": "Account"}, "Name": "second"}]},
+        )
     assert sorted(r["Name"] for r in org.records("Account")) == ["first", "second"]
     sf.Account.create({"Name": "third"})  # one-shot: back to normal
     assert org.count("Account") == 3
@@ -121,7 +147,9 @@ def test_fail_after_write_applies_then_drops(sf: Any, org: Org) -> None:
 
 def test_control_endpoint(fresh: Emulator, session: requests.Session, sf: Any) -> None:
     control = f"{fresh.base_url}/__emulator__/orgs/target"
-    state = session.post(f"{control}/faults", json={"latency_ms": 5, "api_limit": 50}).json()
+    state = session.post(
+        f"{control}/faults", json={"latency_ms": 5, "api_limit": 50}
+    ).json()
     assert state["latency_ms"] == 5
     assert state["api_limit"] == 50
     assert fresh.org("target").faults.api_limit == 50

@@ -17,8 +17,16 @@ from salesforce_emulator import Emulator, Org, seed_demo_data
 from salesforce_emulator.metadata import build_schema
 
 ROOT = Path(__file__).resolve().parents[2]
-INFO_KEYS = {"org", "login_url", "instance_url", "client_id", "client_secret",
-             "organization_id", "username", "ca_file"}
+INFO_KEYS = {
+    "org",
+    "login_url",
+    "instance_url",
+    "client_id",
+    "client_secret",
+    "organization_id",
+    "username",
+    "ca_file",
+}
 
 
 def test_data_survives_restart(tmp_path: Path) -> None:
@@ -31,7 +39,12 @@ def test_data_survives_restart(tmp_path: Path) -> None:
         ca_pem = Path(first.ca_file).read_text()
     with Emulator(orgs=["source", "other"], data_dir=tmp_path) as second:
         org = second.org("source")
-        assert (org.organization_id, org.client_id, org.client_secret, org.ids.pod) == identity
+        assert (
+            org.organization_id,
+            org.client_id,
+            org.client_secret,
+            org.ids.pod,
+        ) == identity
         assert org.get("Account", account)["Name"] == "Kept"  # type: ignore[index]
         assert org.get("Case", case_id)["CaseNumber"] == "00000001"  # type: ignore[index]
         assert org.insert("Case", {"Subject": "T"}) > case_id
@@ -45,11 +58,18 @@ def test_data_survives_restart(tmp_path: Path) -> None:
 
 def _start_cli(*args: str) -> tuple[subprocess.Popen[str], list[dict[str, Any]]]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    process = subprocess.Popen([sys.executable, "-m", "salesforce_emulator", "--port", "0",
-                                *args], stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "salesforce_emulator", "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
     assert process.stdout is not None
-    infos = [json.loads(process.stdout.readline()) for _ in args[args.index("--orgs") + 1]
-             .split(",")]
+    infos = [
+        json.loads(process.stdout.readline())
+        for _ in args[args.index("--orgs") + 1].split(",")
+    ]
     return process, infos
 
 
@@ -61,15 +81,21 @@ def test_cli_serves_prints_json_and_crashes_on_demand(tmp_path: Path) -> None:
         info = infos[1]
         http = requests.Session()
         http.verify, http.trust_env = info["ca_file"], False
-        token = http.post(f"{info['login_url']}/services/oauth2/token",
-                          data={"grant_type": "client_credentials"},
-                          auth=(info["client_id"], info["client_secret"])).json()["access_token"]
-        http.post(f"{info['instance_url']}/__emulator__/orgs/target/faults",
-                  json={"fail_after_writes": 1, "fail_mode": "exit"})
+        token = http.post(
+            f"{info['login_url']}/services/oauth2/token",
+            data={"grant_type": "client_credentials"},
+            auth=(info["client_id"], info["client_secret"]),
+        ).json()["access_token"]
+        http.post(
+            f"{info['instance_url']}/__emulator__/orgs/target/faults",
+            json={"fail_after_writes": 1, "fail_mode": "exit"},
+        )
         with pytest.raises(requests.ConnectionError):
-            http.post(f"{info['instance_url']}/services/data/v59.0/sobjects/Account/",
-                      json={"Name": "Committed before the crash"},
-                      headers={"Authorization": f"Bearer {token}"})
+            http.post(
+                f"{info['instance_url']}/services/data/v59.0/sobjects/Account/",
+                json={"Name": "Committed before the crash"},
+                headers={"Authorization": f"Bearer {token}"},
+            )
         assert process.wait(timeout=10) == 3
     finally:
         if process.poll() is None:
@@ -81,10 +107,14 @@ def test_cli_serves_prints_json_and_crashes_on_demand(tmp_path: Path) -> None:
         assert again[0]["client_secret"] == info["client_secret"]
         http = requests.Session()
         http.verify, http.trust_env = again[0]["ca_file"], False
-        response = http.get(f"{again[0]['instance_url']}/services/data/v59.0/query",
-                            params={"q": "SELECT Name FROM Account"},
-                            headers={"Authorization": f"Bearer {token}"})
-        assert [r["Name"] for r in response.json()["records"]] == ["Committed before the crash"]
+        response = http.get(
+            f"{again[0]['instance_url']}/services/data/v59.0/query",
+            params={"q": "SELECT Name FROM Account"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert [r["Name"] for r in response.json()["records"]] == [
+            "Committed before the crash"
+        ]
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=10) == 0
     finally:
@@ -95,22 +125,43 @@ def test_cli_serves_prints_json_and_crashes_on_demand(tmp_path: Path) -> None:
 
 def test_seed_command(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    command = [sys.executable, "-m", "salesforce_emulator", "seed", "--data-dir", str(tmp_path),
-               "--org", "source", "--accounts", "12", "--seed", "3"]
-    output = subprocess.run(command, capture_output=True, text=True, env=env, check=True)
+    command = [
+        sys.executable,
+        "-m",
+        "salesforce_emulator",
+        "seed",
+        "--data-dir",
+        str(tmp_path),
+        "--org",
+        "source",
+        "--accounts",
+        "12",
+        "--seed",
+        "3",
+    ]
+    output = subprocess.run(
+        command, capture_output=True, text=True, env=env, check=True
+    )
     assert json.loads(output.stdout)["created"]["Account"] == 12
-    skipped = subprocess.run([*command, "--if-empty"], capture_output=True, text=True, env=env,
-                             check=True)
+    skipped = subprocess.run(
+        [*command, "--if-empty"], capture_output=True, text=True, env=env, check=True
+    )
     assert json.loads(skipped.stdout)["skipped"] is True
 
 
 def _snapshot(org: Org) -> list[tuple[Any, ...]]:
     names = {r["Id"]: r["Name"] for r in org.records("Account")}
-    accounts = [(r["Name"], names.get(r["ParentId"]), r["Industry"])
-                for r in org.records("Account")]
-    contacts = [(r["Name"], r["Email"], names[r["AccountId"]]) for r in org.records("Contact")]
-    deals = [(r["Name"], r["StageName"], r["Amount"], r["CloseDate"])
-             for r in org.records("Opportunity")]
+    accounts = [
+        (r["Name"], names.get(r["ParentId"]), r["Industry"])
+        for r in org.records("Account")
+    ]
+    contacts = [
+        (r["Name"], r["Email"], names[r["AccountId"]]) for r in org.records("Contact")
+    ]
+    deals = [
+        (r["Name"], r["StageName"], r["Amount"], r["CloseDate"])
+        for r in org.records("Opportunity")
+    ]
     return [*accounts, *contacts, *deals]
 
 

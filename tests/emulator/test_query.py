@@ -15,9 +15,17 @@ from .conftest import PAGE_SIZE, error_of
 
 def _seed_contacts(org: Org, count: int) -> list[str]:
     account_id = org.insert("Account", {"Name": "Acme"})
-    return org.insert_many("Contact", [
-        {"LastName": f"Person {i:02d}", "AccountId": account_id, "Email": f"p{i}@example.com"}
-        for i in range(count)])
+    return org.insert_many(
+        "Contact",
+        [
+            {
+                "LastName": f"Person {i:02d}",
+                "AccountId": account_id,
+                "Email": f"p{i}@example.com",
+            }
+            for i in range(count)
+        ],
+    )
 
 
 def test_query_all_pages_through_next_records_url(sf: Any, org: Org) -> None:
@@ -28,12 +36,15 @@ def test_query_all_pages_through_next_records_url(sf: Any, org: Org) -> None:
     assert len(first["records"]) == PAGE_SIZE
     assert first["nextRecordsUrl"].startswith("/services/data/v59.0/query/01g")
     assert first["nextRecordsUrl"].endswith(f"-{PAGE_SIZE}")
-    result = sf.query_all("SELECT Id, Name, Account.Name FROM Contact ORDER BY LastName")
+    result = sf.query_all(
+        "SELECT Id, Name, Account.Name FROM Contact ORDER BY LastName"
+    )
     assert result["totalSize"] == 13
     assert [r["Id"] for r in result["records"]] == ids
     assert result["records"][0]["Account"]["Name"] == "Acme"
     assert list(sf.query_all_iter("SELECT Id FROM Contact")) == [
-        r for r in sf.query_all("SELECT Id FROM Contact")["records"]]
+        r for r in sf.query_all("SELECT Id FROM Contact")["records"]
+    ]
 
 
 def test_last_page_has_no_next_url(sf: Any, org: Org) -> None:
@@ -66,8 +77,10 @@ def test_query_all_sees_deleted_rows(sf: Any, org: Org) -> None:
     live = sf.query_all("SELECT Id FROM Contact")
     assert [r["Id"] for r in live["records"]] == [ids[1]]
     everything = sf.query_all("SELECT Id, IsDeleted FROM Contact", include_deleted=True)
-    assert {r["Id"]: r["IsDeleted"] for r in everything["records"]} == {ids[0]: True,
-                                                                        ids[1]: False}
+    assert {r["Id"]: r["IsDeleted"] for r in everything["records"]} == {
+        ids[0]: True,
+        ids[1]: False,
+    }
 
 
 def test_count(sf: Any, org: Org) -> None:
@@ -76,13 +89,21 @@ def test_count(sf: Any, org: Org) -> None:
     assert result == {"totalSize": 3, "done": True, "records": []}
 
 
-def test_batch_size_header(sf: Any, org: Org, session: requests.Session,
-                           data_url: str, token: str) -> None:
+def test_batch_size_header(
+    sf: Any, org: Org, session: requests.Session, data_url: str, token: str
+) -> None:
     _seed_contacts(org, 7)
-    response = session.get(f"{data_url}/query", params={"q": "SELECT Id FROM Contact"},
-                           headers={"Authorization": f"Bearer {token}",
-                                    "Sforce-Query-Options": "batchSize=200"})
-    assert len(response.json()["records"]) == PAGE_SIZE  # the org's page size still caps
+    response = session.get(
+        f"{data_url}/query",
+        params={"q": "SELECT Id FROM Contact"},
+        headers={
+            "Authorization": f"Bearer {token}",
+            "Sforce-Query-Options": "batchSize=200",
+        },
+    )
+    assert (
+        len(response.json()["records"]) == PAGE_SIZE
+    )  # the org's page size still caps
 
 
 @pytest.mark.parametrize(
@@ -101,20 +122,31 @@ def test_query_errors(sf: Any, soql: str, code: str) -> None:
 
 
 def test_users_and_record_types_are_queryable(sf: Any, org: Org) -> None:
-    users = sf.query_all("SELECT Id, Username, Email FROM User ORDER BY Username")["records"]
+    users = sf.query_all("SELECT Id, Username, Email FROM User ORDER BY Username")[
+        "records"
+    ]
     emails = {u["Email"] for u in users}
-    assert {"ada.lovelace@example.com", "grace.hopper@example.com",
-            "alan.turing@example.com"} <= emails
+    assert {
+        "ada.lovelace@example.com",
+        "grace.hopper@example.com",
+        "alan.turing@example.com",
+    } <= emails
     assert "ada.lovelace@example.com.target" in {u["Username"] for u in users}
-    types = sf.query("SELECT Id, DeveloperName FROM RecordType WHERE SobjectType = 'Account'")
-    assert sorted(r["DeveloperName"] for r in types["records"]) == ["Business", "Partner"]
+    types = sf.query(
+        "SELECT Id, DeveloperName FROM RecordType WHERE SobjectType = 'Account'"
+    )
+    assert sorted(r["DeveloperName"] for r in types["records"]) == [
+        "Business",
+        "Partner",
+    ]
 
 
 def test_parent_relationships_in_results(sf: Any, org: Org) -> None:
     parent = org.insert("Account", {"Name": "Parent"})
     child = org.insert("Account", {"Name": "Child", "ParentId": parent})
-    rows = sf.query("SELECT Name, Parent.Name, Owner.Username FROM Account "
-                    "ORDER BY Name")["records"]
+    rows = sf.query(
+        "SELECT Name, Parent.Name, Owner.Username FROM Account ORDER BY Name"
+    )["records"]
     by_name = {r["Name"]: r for r in rows}
     assert by_name["Child"]["Parent"]["Name"] == "Parent"
     assert by_name["Parent"]["Parent"] is None
@@ -122,10 +154,13 @@ def test_parent_relationships_in_results(sf: Any, org: Org) -> None:
     assert child
 
 
-def test_query_route_with_trailing_slash_and_plus(session: requests.Session, data_url: str,
-                                                  token: str, org: Org) -> None:
+def test_query_route_with_trailing_slash_and_plus(
+    session: requests.Session, data_url: str, token: str, org: Org
+) -> None:
     org.insert("Account", {"Name": "A"})
-    response = session.get(f"{data_url}/query/?q=SELECT+Id+FROM+Account",
-                           headers={"Authorization": f"Bearer {token}"})
+    response = session.get(
+        f"{data_url}/query/?q=SELECT+Id+FROM+Account",
+        headers={"Authorization": f"Bearer {token}"},
+    )
     assert response.status_code == 200
     assert response.json()["totalSize"] == 1

@@ -20,15 +20,19 @@ from .conftest import error_of
 
 
 def test_create_get_update_delete(sf: Any, org: Org) -> None:
-    created = sf.Account.create({"Name": "Acme", "Industry": "Energy", "NumberOfEmployees": 12})
+    created = sf.Account.create(
+        {"Name": "Acme", "Industry": "Energy", "NumberOfEmployees": 12}
+    )
     assert created["success"] is True
     assert created["errors"] == []
     account_id = created["id"]
     assert len(account_id) == 18
     assert account_id.startswith("001")
     record = sf.Account.get(account_id)
-    assert record["attributes"] == {"type": "Account",
-                                    "url": f"/services/data/v59.0/sobjects/Account/{account_id}"}
+    assert record["attributes"] == {
+        "type": "Account",
+        "url": f"/services/data/v59.0/sobjects/Account/{account_id}",
+    }
     assert record["Name"] == "Acme"
     assert record["NumberOfEmployees"] == 12
     assert record["OwnerId"] == org.integration_user_id
@@ -54,12 +58,15 @@ def test_create_get_update_delete(sf: Any, org: Org) -> None:
     assert org.get("Account", account_id)["IsDeleted"] is True  # type: ignore[index]
 
 
-def test_get_with_fields_and_trailing_slash(sf: Any, session: requests.Session,
-                                           data_url: str, token: str) -> None:
+def test_get_with_fields_and_trailing_slash(
+    sf: Any, session: requests.Session, data_url: str, token: str
+) -> None:
     account_id = sf.Account.create({"Name": "Acme"})["id"]
-    response = session.get(f"{data_url}/sobjects/Account/{account_id}/",
-                           params={"fields": "Name,Industry"},
-                           headers={"Authorization": f"Bearer {token}"})
+    response = session.get(
+        f"{data_url}/sobjects/Account/{account_id}/",
+        params={"fields": "Name,Industry"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
     assert response.status_code == 200
     assert list(response.json()) == ["attributes", "Name", "Industry"]
 
@@ -76,21 +83,41 @@ def test_name_is_compound_and_derived(sf: Any) -> None:
     ("sobject", "body", "code"),
     [
         ("Contact", {"FirstName": "No last name"}, "REQUIRED_FIELD_MISSING"),
-        ("Opportunity", {"Name": "O", "CloseDate": "2024-01-01"}, "REQUIRED_FIELD_MISSING"),
+        (
+            "Opportunity",
+            {"Name": "O", "CloseDate": "2024-01-01"},
+            "REQUIRED_FIELD_MISSING",
+        ),
         ("Account", {"Name": "x" * 256}, "STRING_TOO_LONG"),
-        ("Opportunity", {"Name": "O", "StageName": "Dreaming", "CloseDate": "2024-01-01"},
-         "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"),
+        (
+            "Opportunity",
+            {"Name": "O", "StageName": "Dreaming", "CloseDate": "2024-01-01"},
+            "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+        ),
         ("Account", {"Name": "A", "NumberOfEmployees": "many"}, "JSON_PARSER_ERROR"),
-        ("Opportunity", {"Name": "O", "StageName": "Prospecting", "CloseDate": "soon"},
-         "JSON_PARSER_ERROR"),
-        ("Account", {"Name": "A", "CreatedDate": "2024-01-01T00:00:00Z"},
-         "INVALID_FIELD_FOR_INSERT_UPDATE"),
+        (
+            "Opportunity",
+            {"Name": "O", "StageName": "Prospecting", "CloseDate": "soon"},
+            "JSON_PARSER_ERROR",
+        ),
+        (
+            "Account",
+            {"Name": "A", "CreatedDate": "2024-01-01T00:00:00Z"},
+            "INVALID_FIELD_FOR_INSERT_UPDATE",
+        ),
         ("Account", {"Name": "A", "Nope__c": 1}, "INVALID_FIELD"),
         ("Account", {"Name": "A", "Id": "001000000000000AAA"}, "INVALID_FIELD"),
         ("Contact", {"LastName": "L", "AccountId": "not-an-id"}, "MALFORMED_ID"),
-        ("Contact", {"LastName": "L", "AccountId": "001Zz0000000001AAA"},
-         "INVALID_CROSS_REFERENCE_KEY"),
-        ("Contact", {"LastName": "L", "Email": "not an email"}, "INVALID_EMAIL_ADDRESS"),
+        (
+            "Contact",
+            {"LastName": "L", "AccountId": "001Zz0000000001AAA"},
+            "INVALID_CROSS_REFERENCE_KEY",
+        ),
+        (
+            "Contact",
+            {"LastName": "L", "Email": "not an email"},
+            "INVALID_EMAIL_ADDRESS",
+        ),
     ],
 )
 def test_create_errors(sf: Any, sobject: str, body: dict[str, Any], code: str) -> None:
@@ -104,8 +131,11 @@ def test_create_errors(sf: Any, sobject: str, body: dict[str, Any], code: str) -
 def test_required_field_message_and_fields(sf: Any) -> None:
     with pytest.raises(SalesforceMalformedRequest) as exc:
         sf.Account.create({"Industry": "Energy"})
-    assert error_of(exc.value) == {"message": "Required fields are missing: [Name]",
-                                   "errorCode": "REQUIRED_FIELD_MISSING", "fields": ["Name"]}
+    assert error_of(exc.value) == {
+        "message": "Required fields are missing: [Name]",
+        "errorCode": "REQUIRED_FIELD_MISSING",
+        "fields": ["Name"],
+    }
 
 
 def test_lookup_to_deleted_or_wrong_type(sf: Any) -> None:
@@ -121,7 +151,9 @@ def test_lookup_to_deleted_or_wrong_type(sf: Any) -> None:
 
 
 def test_record_type_must_belong_to_object(sf: Any, org: Org) -> None:
-    business = next(r["Id"] for r in org.records("RecordType") if r["DeveloperName"] == "Business")
+    business = next(
+        r["Id"] for r in org.records("RecordType") if r["DeveloperName"] == "Business"
+    )
     account_id = sf.Account.create({"Name": "A", "RecordTypeId": business})["id"]
     assert sf.Account.get(account_id)["RecordTypeId"] == business
     with pytest.raises(SalesforceMalformedRequest) as exc:
@@ -155,7 +187,9 @@ def test_update_errors(sf: Any) -> None:
 
 def test_relationship_by_external_id(sf: Any) -> None:
     account_id = sf.Account.create({"Name": "Parent", "Legacy_Id__c": "P-1"})["id"]
-    contact_id = sf.Contact.create({"LastName": "Kid", "Account": {"Legacy_Id__c": "P-1"}})["id"]
+    contact_id = sf.Contact.create(
+        {"LastName": "Kid", "Account": {"Legacy_Id__c": "P-1"}}
+    )["id"]
     assert sf.Contact.get(contact_id)["AccountId"] == account_id
     with pytest.raises(SalesforceMalformedRequest) as exc:
         sf.Contact.create({"LastName": "Kid", "Account": {"Legacy_Id__c": "nope"}})
@@ -163,7 +197,9 @@ def test_relationship_by_external_id(sf: Any) -> None:
 
 
 def test_get_by_external_id(sf: Any) -> None:
-    account_id = sf.Account.create({"Name": "A", "Legacy_Id__c": "with space/slash"})["id"]
+    account_id = sf.Account.create({"Name": "A", "Legacy_Id__c": "with space/slash"})[
+        "id"
+    ]
     record = sf.Account.get_by_custom_id("Legacy_Id__c", "with space/slash")
     assert record["Id"] == account_id
     with pytest.raises(SalesforceResourceNotFound):
@@ -173,8 +209,9 @@ def test_get_by_external_id(sf: Any) -> None:
     assert "external ID field" in error_of(no_field.value)["message"]
 
 
-def test_upsert_insert_update_and_multiple(sf: Any, org: Org, session: requests.Session,
-                                          data_url: str, token: str) -> None:
+def test_upsert_insert_update_and_multiple(
+    sf: Any, org: Org, session: requests.Session, data_url: str, token: str
+) -> None:
     path = format_external_id("Legacy_Id__c", "U 1")
     response = sf.Account.upsert(path, {"Name": "Created"}, raw_response=True)
     assert response.status_code == 201
@@ -184,8 +221,11 @@ def test_upsert_insert_update_and_multiple(sf: Any, org: Org, session: requests.
     assert sf.Account.upsert(path, {"Name": "Updated"}) == 200
     assert sf.Account.get(body["id"])["Name"] == "Updated"
     assert sf.Account.get(body["id"])["Legacy_Id__c"] == "U 1"
-    old = session.patch(f"{data_url.replace('59.0', '45.0')}/sobjects/Account/{path}",
-                        json={"Name": "Old API"}, headers={"Authorization": f"Bearer {token}"})
+    old = session.patch(
+        f"{data_url.replace('59.0', '45.0')}/sobjects/Account/{path}",
+        json={"Name": "Old API"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
     assert old.status_code == 204
     with pytest.raises(SalesforceResourceNotFound):
         sf.Account.upsert("Nope__c/1", {"Name": "x"})
@@ -218,17 +258,27 @@ def test_deleted_and_updated_windows(sf: Any) -> None:
     assert keep in sf.Account.updated(start, end)["ids"]
 
 
-def test_method_not_allowed(session: requests.Session, data_url: str, token: str) -> None:
-    response = session.put(f"{data_url}/sobjects/Account", json={},
-                           headers={"Authorization": f"Bearer {token}"})
+def test_method_not_allowed(
+    session: requests.Session, data_url: str, token: str
+) -> None:
+    response = session.put(
+        f"{data_url}/sobjects/Account",
+        json={},
+        headers={"Authorization": f"Bearer {token}"},
+    )
     assert response.status_code == 405
     assert response.json()[0]["errorCode"] == "METHOD_NOT_ALLOWED"
 
 
 def test_unparsable_body(session: requests.Session, data_url: str, token: str) -> None:
-    response = session.post(f"{data_url}/sobjects/Account/", data="{nope",
-                            headers={"Authorization": f"Bearer {token}",
-                                     "Content-Type": "application/json"})
+    response = session.post(
+        f"{data_url}/sobjects/Account/",
+        data="{nope",
+        headers={
+            "Authorization": f"Bearer {token}",
+            "Content-Type": "application/json",
+        },
+    )
     assert response.status_code == 400
     assert response.json()[0]["errorCode"] == "JSON_PARSER_ERROR"
 
@@ -241,9 +291,16 @@ def test_unknown_route(sf: Any) -> None:
 
 
 def test_inactive_owner(sf: Any, org: Org) -> None:
-    user = org.insert("User", {"LastName": "Gone", "Email": "gone@example.com",
-                               "Alias": "gone", "Username": "gone@example.com.t",
-                               "IsActive": False})
+    user = org.insert(
+        "User",
+        {
+            "LastName": "Gone",
+            "Email": "gone@example.com",
+            "Alias": "gone",
+            "Username": "gone@example.com.t",
+            "IsActive": False,
+        },
+    )
     with pytest.raises(SalesforceMalformedRequest) as exc:
         sf.Account.create({"Name": "A", "OwnerId": user})
     assert error_of(exc.value)["errorCode"] == "INACTIVE_OWNER_OR_USER"

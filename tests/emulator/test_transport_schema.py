@@ -23,33 +23,60 @@ def test_keep_alive_reuses_one_connection(sf: Any, emu: Emulator) -> None:
     assert pool.num_requests >= 30
 
 
-def test_chunked_request_body(session: requests.Session, data_url: str, token: str) -> None:
+def test_chunked_request_body(
+    session: requests.Session, data_url: str, token: str
+) -> None:
     def body() -> Any:
         yield b'{"Name": '
         yield b'"Chunked"}'
 
-    response = session.post(f"{data_url}/sobjects/Account/", data=body(),
-                            headers={"Authorization": f"Bearer {token}",
-                                     "Content-Type": "application/json"})
+    response = session.post(
+        f"{data_url}/sobjects/Account/",
+        data=body(),
+        headers={
+            "Authorization": f"Bearer {token}",
+            "Content-Type": "application/json",
+        },
+    )
     assert response.status_code == 201
 
 
 def test_unknown_paths(session: requests.Session, emu: Emulator, token: str) -> None:
     headers = {"Authorization": f"Bearer {token}"}
     assert session.get(f"{emu.base_url}/nothing", headers=headers).status_code == 404
-    bad_version = session.get(f"{emu.base_url}/services/data/latest/sobjects", headers=headers)
+    bad_version = session.get(
+        f"{emu.base_url}/services/data/latest/sobjects", headers=headers
+    )
     assert bad_version.status_code == 404
     assert bad_version.json()[0]["errorCode"] == "NOT_FOUND"
 
 
 def test_schema_file(tmp_path: Path) -> None:
     path = tmp_path / "schema.json"
-    path.write_text(json.dumps({
-        "objects": [{"name": "Project__c", "label": "Project", "fields": [
-            {"name": "Budget__c", "type": "currency", "required": True},
-            {"name": "Lead__c", "type": "lookup", "referenceTo": ["Contact"]},
-            {"name": "Done__c", "type": "checkbox"}]}],
-        "fields": {"Contact": [{"name": "Nickname__c", "type": "text", "length": 30}]}}))
+    path.write_text(
+        json.dumps(
+            {
+                "objects": [
+                    {
+                        "name": "Project__c",
+                        "label": "Project",
+                        "fields": [
+                            {"name": "Budget__c", "type": "currency", "required": True},
+                            {
+                                "name": "Lead__c",
+                                "type": "lookup",
+                                "referenceTo": ["Contact"],
+                            },
+                            {"name": "Done__c", "type": "checkbox"},
+                        ],
+                    }
+                ],
+                "fields": {
+                    "Contact": [{"name": "Nickname__c", "type": "text", "length": 30}]
+                },
+            }
+        )
+    )
     objects = build_schema([path])
     project = objects["project__c"]
     assert project.key_prefix == "a00"
@@ -76,9 +103,25 @@ def test_schema_file(tmp_path: Path) -> None:
         {"objects": [{"name": "NoSuffix", "fields": []}]},
         {"objects": [{"name": "X__c", "fields": [{"name": "Bad", "type": "string"}]}]},
         {"objects": [{"name": "X__c", "fields": [{"name": "A__c", "type": "weird"}]}]},
-        {"objects": [{"name": "X__c", "fields": [{"name": "A__c", "type": "reference"}]}]},
-        {"objects": [{"name": "X__c", "fields": [{"name": "A__c", "type": "reference",
-                                                  "referenceTo": ["Nope__c"]}]}]},
+        {
+            "objects": [
+                {"name": "X__c", "fields": [{"name": "A__c", "type": "reference"}]}
+            ]
+        },
+        {
+            "objects": [
+                {
+                    "name": "X__c",
+                    "fields": [
+                        {
+                            "name": "A__c",
+                            "type": "reference",
+                            "referenceTo": ["Nope__c"],
+                        }
+                    ],
+                }
+            ]
+        },
         {"fields": {"Nope": [{"name": "A__c"}]}},
     ],
 )

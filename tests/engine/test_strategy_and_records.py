@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 
 from migrations_app.engine import soql
-from migrations_app.engine.records import build_payload, match_key_value, same_values, values_hash
+from migrations_app.engine.records import (
+    build_payload,
+    match_key_value,
+    same_values,
+    values_hash,
+)
 from migrations_app.engine.strategy import Action, Mapped, Strategy, decide
 
 TARGET = "0030B0000000001AAA"
@@ -25,7 +30,13 @@ OTHER = "0030B0000000002AAA"
         (Strategy.VEID_MATCH, Mapped(TARGET), [OTHER], Action.UPDATE, TARGET),
     ],
 )
-def test_decide(strategy: Strategy, mapping: Mapped | None, matches: list[str], action: Action, target: str | None) -> None:
+def test_decide(
+    strategy: Strategy,
+    mapping: Mapped | None,
+    matches: list[str],
+    action: Action,
+    target: str | None,
+) -> None:
     decision = decide(strategy, mapping=mapping, matches=matches)
     assert decision.action is action
     assert decision.target_id == target
@@ -34,13 +45,21 @@ def test_decide(strategy: Strategy, mapping: Mapped | None, matches: list[str], 
 def test_payload_rewrites_lookups_and_reports_missing_parents() -> None:
     parents = {"001A": "001B"}
     payload = build_payload(
-        {"Id": "003A", "LastName": "Ng", "AccountId": "001A", "ReportsToId": "003Z", "Email": None},
+        {
+            "Id": "003A",
+            "LastName": "Ng",
+            "AccountId": "001A",
+            "ReportsToId": "003Z",
+            "Email": None,
+        },
         fields=("LastName", "AccountId", "ReportsToId", "Email"),
         references={"AccountId": ("Account",), "ReportsToId": ("Contact",)},
         resolve=lambda field, refs, source_id: parents.get(source_id),
     )
     assert payload.values == {"LastName": "Ng", "AccountId": "001B", "Email": None}
-    assert [(m.field, m.source_id) for m in payload.missing] == [("ReportsToId", "003Z")]
+    assert [(m.field, m.source_id) for m in payload.missing] == [
+        ("ReportsToId", "003Z")
+    ]
 
 
 def test_values_hash_ignores_key_order_and_sees_value_changes() -> None:
@@ -49,14 +68,24 @@ def test_values_hash_ignores_key_order_and_sees_value_changes() -> None:
 
 
 def test_match_key_is_case_insensitive_and_empty_keys_do_not_match() -> None:
-    assert match_key_value({"Email": " Alice@Example.com "}, ["Email"]) == ("alice@example.com",)
+    assert match_key_value({"Email": " Alice@Example.com "}, ["Email"]) == (
+        "alice@example.com",
+    )
     assert match_key_value({"Email": ""}, ["Email"]) is None
-    assert match_key_value({"Name": "A", "BillingCity": None}, ["Name", "BillingCity"]) is None
+    assert (
+        match_key_value({"Name": "A", "BillingCity": None}, ["Name", "BillingCity"])
+        is None
+    )
 
 
 def test_same_values_compares_as_salesforce_returns_them() -> None:
-    assert same_values({"Amount": 10, "CloseDate": "2024-01-15"}, {"Amount": 10.0, "CloseDate": "2024-01-15"})
-    assert same_values({"When__c": "2024-01-15T10:30:00Z"}, {"When__c": "2024-01-15T10:30:00.000+0000"})
+    assert same_values(
+        {"Amount": 10, "CloseDate": "2024-01-15"},
+        {"Amount": 10.0, "CloseDate": "2024-01-15"},
+    )
+    assert same_values(
+        {"When__c": "2024-01-15T10:30:00Z"}, {"When__c": "2024-01-15T10:30:00.000+0000"}
+    )
     assert not same_values({"LastName": "Ng"}, {"LastName": "Ngo"})
 
 
@@ -70,8 +99,14 @@ def test_quote_escapes_quotes_and_backslashes() -> None:
 
 def test_hierarchy_levels_partition_the_tree() -> None:
     assert soql.hierarchy_level("ParentId", "Parent", 0) == "ParentId = null"
-    assert soql.hierarchy_level("ParentId", "Parent", 1) == "ParentId != null AND Parent.ParentId = null"
+    assert (
+        soql.hierarchy_level("ParentId", "Parent", 1)
+        == "ParentId != null AND Parent.ParentId = null"
+    )
     assert soql.hierarchy_level("ParentId", "Parent", 2) == (
         "Parent.ParentId != null AND Parent.Parent.ParentId = null"
     )
-    assert soql.hierarchy_level("ParentId", "Parent", 5) == "Parent.Parent.Parent.Parent.ParentId != null"
+    assert (
+        soql.hierarchy_level("ParentId", "Parent", 5)
+        == "Parent.Parent.Parent.Parent.ParentId != null"
+    )

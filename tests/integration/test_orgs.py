@@ -59,7 +59,7 @@ def test_wrong_secret_is_a_clear_error_and_saves_nothing(emulator: Emulator) -> 
 
 
 def test_unreachable_org_is_a_clear_error() -> None:
-    with pytest.raises(MigrationError, match="Cannot reach https://127.0.0.1:9"):
+    with pytest.raises(MigrationError, match=r"Cannot reach https://127\.0\.0\.1:9"):
         org_add(
             name="nowhere",
             login_url="https://127.0.0.1:9",
