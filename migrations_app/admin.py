@@ -196,15 +196,7 @@ class TemplateObjectForm(forms.ModelForm[TemplateObject]):
 
     class Meta:
         model = TemplateObject
-        fields = (
-            "position",
-            "sobject",
-            "fields",
-            "filter",
-            "match_key",
-            "missing_parent_policy",
-            "options",
-        )
+        fields = ("position", *template_services.OBJECT_KEYS)
         # The classes let template_pickers.js find the inputs it fills; without
         # JavaScript they remain plain text inputs holding JSON lists.
         widgets = {
