@@ -35,3 +35,4 @@ check: test lint typecheck
 ## Performance figures (records/s, API calls per 1,000 records, peak memory).
 bench: $(STAMP)
 	$(PY) benchmarks/emulator_bench.py
+	$(PY) benchmarks/migration_bench.py

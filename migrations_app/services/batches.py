@@ -40,7 +40,7 @@ GONE_CODES = frozenset(
 )
 # Stands for "the parent would have been inserted" in a dry run.
 DRY_RUN_ID = "(would be inserted)"
-MATCH_QUERY_CHUNK = 100
+MATCH_QUERY_CHUNK = 200
 COLLECTION_BATCH_SIZE = 200
 # Above BULK_WRITE_THRESHOLD records, a batch is one Bulk API 2.0 job of this many.
 BULK_BATCH_SIZE = 10_000
@@ -88,48 +88,67 @@ def load_mappings(
     return {row.source_id: row for row in rows}
 
 
-def process_batch(
+def process_page(
     context: RunContext,
     plan: ObjectPlan,
     records: Sequence[dict[str, Any]],
     known: Known,
     *,
     defer_self: bool,
+    write_size: int,
 ) -> None:
-    result = BatchResult(counts=Counter(selected=len(records)))
+    """Decide for every record of a page, then write in chunks of ``write_size``.
+
+    Deciding a whole page first lets the writes go out full: a repeat run where a few
+    records changed here and there sends a few full calls, not many small ones.
+    """
+    decided = BatchResult(counts=Counter(selected=len(records)))
     matches = find_matches(context, plan, records, known)
     inserts, updates = [], []
     for record in records:
         prepared = _prepare_record(
-            context, plan, record, known, matches, result, defer_self
+            context, plan, record, known, matches, decided, defer_self
         )
         if prepared is None:
             continue
         if prepared.decision.action is Action.INSERT:
             inserts.append(prepared)
         elif _unchanged(context, prepared):
-            result.counts["unchanged"] += 1
+            decided.counts["unchanged"] += 1
         else:
             updates.append(prepared)
     if context.run.dry_run:
-        _count_dry_run(context, inserts, updates, result)
-        _record(context, plan, result)
+        _count_dry_run(context, inserts, updates, decided)
+    _record(context, plan, decided)
+    if context.run.dry_run:
         return
-    entry = (
-        journal.journal_open(context.run, plan.sobject, inserts) if inserts else None
-    )
-    insert_results = _send(
-        _writer(context, "insert", len(inserts), entry),
-        plan,
-        [p.values for p in inserts],
-    )
-    update_rows = [{"Id": p.decision.target_id, **p.values} for p in updates]
-    update_results = _send(
-        _writer(context, "update", len(updates), None), plan, update_rows
-    )
-    _collect_inserts(context, plan, inserts, insert_results, result)
-    _collect_updates(context, plan, updates, update_results, result)
+    for chunk in chunked(inserts, write_size):
+        _write_inserts(context, plan, chunk)
+    for chunk in chunked(updates, write_size):
+        _write_updates(context, plan, chunk)
+
+
+def _write_inserts(
+    context: RunContext, plan: ObjectPlan, inserts: list[Prepared]
+) -> None:
+    """Journal, send and record one chunk of inserts (DESIGN invariant 3)."""
+    entry = journal.journal_open(context.run, plan.sobject, inserts)
+    writer = _writer(context, "insert", len(inserts), entry)
+    saved = _send(writer, plan, [p.values for p in inserts])
+    result = BatchResult()
+    _collect_inserts(context, plan, inserts, saved, result)
     _record(context, plan, result, entry)
+
+
+def _write_updates(
+    context: RunContext, plan: ObjectPlan, updates: list[Prepared]
+) -> None:
+    """Send and record one chunk of updates; they replay safely, so no journal."""
+    rows = [{"Id": p.decision.target_id, **p.values} for p in updates]
+    saved = _send(_writer(context, "update", len(updates), None), plan, rows)
+    result = BatchResult()
+    _collect_updates(context, plan, updates, saved, result)
+    _record(context, plan, result)
 
 
 def _prepare_record(
@@ -496,12 +515,15 @@ def _record(
     now = timezone.now()
     with transaction.atomic():
         RecordMapping.objects.bulk_create(result.new_mappings)
+        written = [p.mapping for p in result.written if p.mapping is not None]
         for prepared in result.written:
-            RecordMapping.objects.filter(pk=prepared.mapping.pk).update(  # type: ignore[union-attr]
-                values_hash=prepared.hash,
-                last_written_by_run=context.run,
-                updated_at=now,
-            )
+            if prepared.mapping is not None:
+                prepared.mapping.values_hash = prepared.hash
+                prepared.mapping.last_written_by_run = context.run
+                prepared.mapping.updated_at = now
+        RecordMapping.objects.bulk_update(
+            written, ["values_hash", "last_written_by_run", "updated_at"]
+        )
         if result.gone:
             RecordMapping.objects.filter(
                 pk__in=[p.mapping.pk for p in result.gone if p.mapping]

@@ -349,8 +349,9 @@ def _migrate_records(
     read = 0
     for page in chunked(records, max(PAGE_SIZE, batch_size)):
         known = batches.load_mappings(context, plan, page)
-        for batch in chunked(page, batch_size):
-            batches.process_batch(context, plan, batch, known, defer_self=defer_self)
+        batches.process_page(
+            context, plan, page, known, defer_self=defer_self, write_size=batch_size
+        )
         read += len(page)
         _record_api_calls(context)
         if context.progress:
