@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from salesforce_emulator.ids import BASE62
-from salesforce_emulator.schema import FieldDef, ObjectDef
+from salesforce_emulator.schema import NUMBER_TYPES, TEXT_TYPES, FieldDef, ObjectDef
 
 
 class SchemaError(ValueError):
@@ -672,28 +672,8 @@ _TYPE_ALIASES = {
     "datetime": "datetime",
     "decimal": "double",
 }
-_KNOWN_TYPES = frozenset(
-    {
-        "string",
-        "textarea",
-        "email",
-        "phone",
-        "url",
-        "picklist",
-        "multipicklist",
-        "combobox",
-        "encryptedstring",
-        "int",
-        "long",
-        "double",
-        "currency",
-        "percent",
-        "boolean",
-        "date",
-        "datetime",
-        "time",
-        "reference",
-    }
+_KNOWN_TYPES = (
+    TEXT_TYPES | NUMBER_TYPES | {"boolean", "date", "datetime", "time", "reference"}
 )
 _DEFAULT_LENGTH = {
     "string": 255,

@@ -105,7 +105,10 @@ def build_session(*, ca_file: str, usage: ApiUsage) -> requests.Session:
 
 def _usage_hook(usage: ApiUsage) -> Callable[..., None]:
     def record(response: requests.Response, *args: Any, **kwargs: Any) -> None:
-        usage.calls += 1
+        # Only data API calls count against the org's allowance; logins and the
+        # identity URL do not.
+        if "/services/data/" in response.url:
+            usage.calls += 1
         match = LIMIT_INFO.match(response.headers.get("Sforce-Limit-Info", ""))
         if match:
             usage.used, usage.allowance = int(match.group(1)), int(match.group(2))

@@ -80,10 +80,16 @@ def org_client(org: Org) -> SalesforceClient:
 
 
 def org_check_connection(*, org: Org) -> Identity:
-    """Connect to ``org``, record who and where we are, and flag a refreshed org.
+    """Connect to ``org`` and record who and where we are (see org_connect)."""
+    return org_connect(org=org)[1]
+
+
+def org_connect(*, org: Org) -> tuple[SalesforceClient, Identity]:
+    """Log in to ``org``, record who and where we are, and flag a refreshed org.
 
     If the Organization Id differs from the one recorded before (a sandbox refresh),
     the mappings that point into the old org are marked outdated (DESIGN invariant 2).
+    The failure, if any, is recorded on the org and raised as a MigrationError.
     """
     try:
         client = org_client(org)
@@ -96,10 +102,11 @@ def org_check_connection(*, org: Org) -> Identity:
             last_checked_at=timezone.now(),
         )
         raise MigrationError(
-            message if message.startswith(org.name) else f"{org.name}: {message}"
+            message if message.startswith(org.name) else f"{org.name}: {message}",
+            permanent=exc.permanent,
         ) from exc
     _record_identity(org, identity, client.token.instance_url)
-    return identity
+    return client, identity
 
 
 @transaction.atomic

@@ -39,7 +39,7 @@ from migrations_app.services import batches
 from migrations_app.services.context import Progress, RunContext, chunked
 from migrations_app.services.errors import MigrationError
 from migrations_app.services.journal import journal_reconcile_pair
-from migrations_app.services.orgs import org_check_connection, org_client
+from migrations_app.services.orgs import org_connect
 
 logger = logging.getLogger(__name__)
 
@@ -170,9 +170,8 @@ def run_execute(*, run_id: int, progress: Progress | None = None) -> Run:
 
 def _prepare(run: Run, progress: Progress | None) -> RunContext | None:
     """Connect to both orgs, describe, plan and pre-flight; None if the run cannot succeed."""
-    source_identity = org_check_connection(org=run.source_org)
-    target_identity = org_check_connection(org=run.target_org)
-    source, target = org_client(run.source_org), org_client(run.target_org)
+    source, source_identity = org_connect(org=run.source_org)
+    target, target_identity = org_connect(org=run.target_org)
     specs = [
         ObjectSpec.from_snapshot(item) for item in run.template_snapshot["objects"]
     ]
