@@ -182,7 +182,8 @@ class OrgAdmin(admin.ModelAdmin[Org]):
             try:
                 org_services.org_check_connection(org=org)
             except MigrationError as exc:
-                self.message_user(request, f"{org.name}: {exc}", messages.ERROR)
+                # The message already names the org.
+                self.message_user(request, exc.message, messages.ERROR)
             else:
                 self.message_user(
                     request,

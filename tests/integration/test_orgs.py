@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
+from django.test import Client
+from django.urls import reverse
 
 from migrations_app.models import Org, RecordMapping
 from migrations_app.services.errors import MigrationError
@@ -84,3 +87,27 @@ def test_a_changed_organization_id_outdates_the_mappings(orgs: OrgPair) -> None:
     mapping = RecordMapping.objects.get()
     assert mapping.status == RecordMapping.Status.OUTDATED
     assert "no longer 00D000000000001AAA" in mapping.outdated_reason
+
+
+def test_admin_check_connection_action_reports_the_org(
+    orgs: OrgPair, client: Client, staff_user: User
+) -> None:
+    client.force_login(staff_user)
+    url = reverse("admin:migrations_app_org_changelist")
+    data = {"action": "check_connection", "_selected_action": [orgs.source.pk]}
+
+    response = client.post(url, data, follow=True)
+
+    text = response.content.decode()
+    assert f"Source: connected to {orgs.source.organization_id}" in text
+    Org.objects.filter(pk=orgs.target.pk).update(login_url="https://127.0.0.1:9")
+    response = client.post(
+        url,
+        {"action": "check_connection", "_selected_action": [orgs.target.pk]},
+        follow=True,
+    )
+    assert "Target: Cannot reach https://127.0.0.1:9" in response.content.decode()
+    assert (
+        Org.objects.get(pk=orgs.target.pk).connection_status
+        == Org.ConnectionStatus.FAILED
+    )
