@@ -18,7 +18,9 @@ run: $(STAMP)
 	DEBUG=$${DEBUG:-1} $(PY) manage.py demo $(DEMO_ARGS)
 
 ## Set up and run the whole test suite (PostgreSQL/Redis from DATABASE_URL/REDIS_URL if set).
+## Installs Debian's chromium for the browser tests when run as root (scripts/ensure-chromium).
 test: $(STAMP)
+	@scripts/ensure-chromium
 	SECRET_KEY=$${SECRET_KEY:-test-only-secret-key} \
 	ENCRYPTION_KEYS=$${ENCRYPTION_KEYS:-$(TEST_ENCRYPTION_KEY)} \
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -193,7 +193,7 @@ class TemplateObject(models.Model):
         Template, on_delete=models.CASCADE, related_name="template_objects"
     )
     position = models.PositiveIntegerField(default=0)
-    sobject = models.CharField(max_length=100)
+    sobject = models.CharField("sObject", max_length=100)
     fields = models.JSONField(
         default=list, help_text="API names of the fields to copy."
     )
@@ -344,7 +344,7 @@ class RunObjectStat(OutcomeCounts):
 
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="object_stats")
     position = models.PositiveIntegerField(default=0)
-    sobject = models.CharField(max_length=100)
+    sobject = models.CharField("sObject", max_length=100)
     # Recorded after a Salesforce write: dropped fields, warnings.
     notes = models.JSONField(default=dict, blank=True)
 
@@ -367,7 +367,7 @@ class RecordMapping(TimestampedModel):
 
     source_org = models.ForeignKey(Org, on_delete=models.PROTECT, related_name="+")
     target_org = models.ForeignKey(Org, on_delete=models.PROTECT, related_name="+")
-    sobject = models.CharField(max_length=100)
+    sobject = models.CharField("sObject", max_length=100)
     source_id = models.CharField(max_length=SALESFORCE_ID_LENGTH)
     target_id = models.CharField(max_length=SALESFORCE_ID_LENGTH)
     # The target's Organization Id when the mapping was written: a sandbox refresh
@@ -423,7 +423,7 @@ class RecordIssue(models.Model):
 
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="issues")
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.FAILED)
-    sobject = models.CharField(max_length=100)
+    sobject = models.CharField("sObject", max_length=100)
     source_id = models.CharField(max_length=SALESFORCE_ID_LENGTH, blank=True)
     target_id = models.CharField(max_length=SALESFORCE_ID_LENGTH, blank=True)
     error_code = models.CharField(max_length=100, blank=True)
@@ -453,7 +453,7 @@ class WriteJournal(TimestampedModel):
     Operation = JournalOperation
 
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="journal")
-    sobject = models.CharField(max_length=100)
+    sobject = models.CharField("sObject", max_length=100)
     operation = models.CharField(max_length=10, choices=Operation.choices)
     # [{"source_id": ..., "values_hash": ..., "match": {field: value}}] for each record sent.
     entries = models.JSONField(default=list)

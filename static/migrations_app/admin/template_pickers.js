@@ -195,15 +195,17 @@
 
     async function showFields(picker) {
         const sobject = picker.sobjectInput.value.trim();
-        if (!orgSelect().value) {
-            setStatus(picker.status, "Choose a describe org under “Field pickers” first.", true);
-            return;
-        }
-        if (!sobject) {
-            setStatus(picker.status, "Type or choose an sObject first.", true);
-            return;
-        }
         const request = ++picker.request;
+        const problem = !orgSelect().value
+            ? "Choose a describe org under “Field pickers” first."
+            : !sobject ? "Type or choose an sObject first." : "";
+        if (problem) {
+            // Also called for an open panel when the org or sObject changes: never leave
+            // the previous sObject's fields on show, ticking them would add them here.
+            hideFields(picker);
+            setStatus(picker.status, problem, true);
+            return;
+        }
         setStatus(picker.status, `Loading the fields of ${sobject}…`);
         try {
             const fields = await fieldsOf(sobject);
