@@ -1,7 +1,7 @@
-"""One batch of up to 200 source records: decide, write, record.
+"""One page of source records: decide, write, record.
 
 The engine decides; this module fetches what the decisions need (mappings, matches),
-sends the writes and records their results in one transaction per batch.
+sends the writes in full calls and records each call's results in one transaction.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from migrations_app.engine.records import (
 )
 from migrations_app.engine.strategy import Action, Decision, Mapped, Strategy, decide
 from migrations_app.models import IssueKind, MappingStatus, RecordIssue, RecordMapping
-from migrations_app.salesforce.client import SaveResult
+from migrations_app.salesforce.client import FieldError, SaveResult
 from migrations_app.salesforce.errors import SalesforceError
 from migrations_app.services import journal
 from migrations_app.services.context import (
@@ -352,12 +352,10 @@ def _send(
     except SalesforceError as exc:
         if not exc.permanent:
             raise journal.WriteInDoubt(str(exc)) from exc
-        error = {
-            "statusCode": exc.code or "ERROR",
-            "message": exc.message,
-            "fields": [],
-        }
-        return [SaveResult(success=False, id=None, errors=(error,)) for _ in records]  # type: ignore[arg-type]
+        error = FieldError(
+            statusCode=exc.code or "ERROR", message=exc.message, fields=[]
+        )
+        return [SaveResult(success=False, id=None, errors=(error,)) for _ in records]
 
 
 def _collect_inserts(
