@@ -118,7 +118,7 @@ def process_page(
         else:
             updates.append(prepared)
     if context.run.dry_run:
-        _count_dry_run(context, inserts, updates, decided)
+        _count_dry_run(context, plan, inserts, updates, decided)
     _record(context, plan, decided)
     if context.run.dry_run:
         return
@@ -377,7 +377,7 @@ def _collect_inserts(
                 )
             )
         else:
-            context.run_inserts[prepared.source_id] = saved.id
+            context.remember_insert(plan.sobject, prepared.source_id, saved.id)
 
 
 def _collect_updates(
@@ -490,13 +490,14 @@ def new_mapping(
 
 def _count_dry_run(
     context: RunContext,
+    plan: ObjectPlan,
     inserts: list[Prepared],
     updates: list[Prepared],
     result: BatchResult,
 ) -> None:
     result.counts["inserted"] += len(inserts)
     for prepared in inserts:
-        context.run_inserts[prepared.source_id] = DRY_RUN_ID
+        context.remember_insert(plan.sobject, prepared.source_id, DRY_RUN_ID)
     for prepared in updates:
         result.counts[
             "adopted" if prepared.decision.action is Action.ADOPT else "updated"

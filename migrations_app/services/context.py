@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from itertools import islice
 
 from django.db.models import F
@@ -30,7 +31,22 @@ class RunContext:
     fallback_owner: str | None = None
     # Source id -> target id of this run's own inserts: how lookups resolve in a `none`
     # run, and (with a placeholder id) how a dry run knows a parent would exist.
+    # Only objects that some lookup of the template points to are remembered, so a
+    # run's memory grows with its parents, not with everything it inserts.
     run_inserts: dict[str, str] = field(default_factory=dict)
+
+    @cached_property
+    def parent_objects(self) -> frozenset[str]:
+        return frozenset(
+            ref
+            for plan in self.plan.objects
+            for refs in plan.references.values()
+            for ref in refs
+        )
+
+    def remember_insert(self, sobject: str, source_id: str, target_id: str) -> None:
+        if sobject in self.parent_objects:
+            self.run_inserts[source_id] = target_id
 
     @property
     def writes_mappings(self) -> bool:
