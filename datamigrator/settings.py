@@ -185,7 +185,12 @@ def _database_config() -> dict[str, object]:
     elif config["ENGINE"] == "django.db.backends.sqlite3":
         Path(str(config["NAME"])).parent.mkdir(parents=True, exist_ok=True)
         # Web server and worker share the file: wait for a lock instead of failing.
-        config["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+        config["OPTIONS"] = {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            # WAL lets the web server read while a worker writes.
+            "init_command": "PRAGMA journal_mode=WAL;",
+        }
     else:
         raise ImproperlyConfigured(
             f"DATABASE_URL must name PostgreSQL or SQLite (got {config['ENGINE']})"
