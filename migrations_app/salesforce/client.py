@@ -123,6 +123,8 @@ class SalesforceClient:
     ca_file: str = ""
     timeout: float = 120
     reauthenticate: Callable[[], Token] | None = None
+    # Names the org in error messages ("target: REQUEST_LIMIT_EXCEEDED: ...").
+    label: str = ""
     usage: ApiUsage = field(default_factory=ApiUsage)
     _describes: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
     _global: list[dict[str, Any]] | None = field(default=None, repr=False)
@@ -142,13 +144,26 @@ class SalesforceClient:
     def _call(self, action: Callable[[Salesforce], Any]) -> Any:
         """Run ``action``; on an expired session, log in again once and retry."""
         try:
-            return self._translate(action)
+            return self._call_once(action)
         except SalesforceError as exc:
             if exc.code != "INVALID_SESSION_ID" or self.reauthenticate is None:
                 raise
         self.token = self.reauthenticate()
         self._sf = self._connect(self.token)
-        return self._translate(action)
+        return self._call_once(action)
+
+    def _call_once(self, action: Callable[[Salesforce], Any]) -> Any:
+        try:
+            return self._translate(action)
+        except SalesforceError as exc:
+            if not self.label:
+                raise
+            raise SalesforceError(
+                f"{self.label}: {exc.message}",
+                code=exc.code,
+                status=exc.status,
+                permanent=exc.permanent,
+            ) from exc
 
     def _translate(self, action: Callable[[Salesforce], Any]) -> Any:
         try:

@@ -72,6 +72,7 @@ def org_client(org: Org) -> SalesforceClient:
             ca_file=org.ca_file,
             timeout=settings.SALESFORCE_TIMEOUT_SECONDS,
             reauthenticate=lambda: org_token(org),
+            label=org.name,
         )
     except SalesforceError as exc:
         raise MigrationError(
@@ -101,10 +102,8 @@ def org_connect(*, org: Org) -> tuple[SalesforceClient, Identity]:
             connection_error=message,
             last_checked_at=timezone.now(),
         )
-        raise MigrationError(
-            message if message.startswith(org.name) else f"{org.name}: {message}",
-            permanent=exc.permanent,
-        ) from exc
+        # org_client's errors and the client's own already name the org.
+        raise MigrationError(message, permanent=exc.permanent) from exc
     _record_identity(org, identity, client.token.instance_url)
     return client, identity
 
@@ -190,7 +189,7 @@ def _connect_unsaved(org: Org) -> Identity:
         client = org_client(org)
         identity = client.identity()
     except SalesforceError as exc:
-        raise MigrationError(f"{org.name}: {exc.message}") from exc
+        raise MigrationError(exc.message) from exc  # the client names the org
     org.instance_url = client.token.instance_url
     return identity
 

@@ -619,7 +619,7 @@ def test_exhausted_api_allowance_stops_the_run_clearly_and_a_later_run_catches_u
     first = orgs.migrate(template, "veid_match")
 
     assert first["status"] in (Run.Status.FAILED, Run.Status.INTERRUPTED), first
-    assert "REQUEST_LIMIT_EXCEEDED" in first["error"]
+    assert "target: REQUEST_LIMIT_EXCEEDED" in first["error"]
     orgs.target_org.faults.update(api_limit=15000)
     second = orgs.migrate(template, "veid_match")
     assert second["status"] == Run.Status.SUCCEEDED, second
