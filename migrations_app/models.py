@@ -264,13 +264,6 @@ class Run(TimestampedModel, OutcomeCounts):
 
     Status = RunStatus
 
-    TERMINAL_STATUSES = (
-        RunStatus.SUCCEEDED,
-        RunStatus.COMPLETED_WITH_ERRORS,
-        RunStatus.FAILED,
-        RunStatus.CANCELLED,
-    )
-
     template = models.ForeignKey(
         Template, on_delete=models.SET_NULL, null=True, blank=True, related_name="runs"
     )
@@ -326,17 +319,6 @@ class Run(TimestampedModel, OutcomeCounts):
 
     def __str__(self) -> str:
         return f"Run {self.pk} {self.source_org} → {self.target_org}"
-
-    @property
-    def is_terminal(self) -> bool:
-        return self.status in self.TERMINAL_STATUSES
-
-    @property
-    def duration_seconds(self) -> float | None:
-        if not self.started_at:
-            return None
-        end = self.finished_at or timezone.now()
-        return (end - self.started_at).total_seconds()
 
 
 class RunObjectStat(OutcomeCounts):

@@ -195,8 +195,8 @@ class Writer:
         self.org.store.put(self.table, record)
         return record_id
 
-    def existing(self, raw_id: Any) -> Record:
-        """The live record with id ``raw_id``, or RecordFailure."""
+    def _own_id(self, raw_id: Any) -> str:
+        """``raw_id`` as an 18-character id of this object, or MALFORMED_ID."""
         record_id = normalize_id(raw_id)
         if record_id is None or not record_id.startswith(self.obj.key_prefix):
             raise RecordFailure.of(
@@ -204,6 +204,11 @@ class Writer:
                 f"{self.obj.label} ID: id value of incorrect type: {raw_id}",
                 ("Id",),
             )
+        return record_id
+
+    def existing(self, raw_id: Any) -> Record:
+        """The live record with id ``raw_id``, or RecordFailure."""
+        record_id = self._own_id(raw_id)
         record = self.table.rows.get(record_id)
         if record is None:
             raise RecordFailure.of(
@@ -282,13 +287,7 @@ class Writer:
         return str(record["Id"])
 
     def hard_delete(self, raw_id: Any) -> str:
-        record_id = normalize_id(raw_id)
-        if record_id is None or not record_id.startswith(self.obj.key_prefix):
-            raise RecordFailure.of(
-                "MALFORMED_ID",
-                f"{self.obj.label} ID: id value of incorrect type: {raw_id}",
-                ("Id",),
-            )
+        record_id = self._own_id(raw_id)
         if record_id not in self.table.rows:
             raise RecordFailure.of(
                 "INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id"

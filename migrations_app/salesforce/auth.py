@@ -99,24 +99,3 @@ def jwt_bearer_form(
         "grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer",
         "assertion": assertion,
     }
-
-
-def authorization_code_form(
-    *,
-    client_id: str,
-    client_secret: str,
-    code: str,
-    redirect_uri: str,
-    code_verifier: str,
-) -> dict[str, str]:
-    form = {
-        "grant_type": "authorization_code",
-        "client_id": client_id,
-        "code": code,
-        "redirect_uri": redirect_uri,
-    }
-    if client_secret:
-        form["client_secret"] = client_secret
-    if code_verifier:
-        form["code_verifier"] = code_verifier
-    return form

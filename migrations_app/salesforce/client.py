@@ -287,10 +287,6 @@ class SalesforceClient:
             if not locator:
                 return
 
-    def limits(self) -> dict[str, Any]:
-        result: dict[str, Any] = self._call(lambda sf: sf.limits())
-        return result
-
     # Writing ---------------------------------------------------------------
 
     def create(

@@ -70,6 +70,12 @@ class BatchResult:
     written: list[Prepared] = field(default_factory=list)
     gone: list[Prepared] = field(default_factory=list)
 
+    def add_issue(self, issue: RecordIssue) -> None:
+        """Record an issue; a failed or ambiguous one also counts as that outcome."""
+        self.issues.append(issue)
+        if issue.kind != IssueKind.WARNING:
+            self.counts[issue.kind] += 1
+
 
 def load_mappings(
     context: RunContext, plan: ObjectPlan, page: Sequence[dict[str, Any]]
@@ -171,8 +177,7 @@ def _prepare_record(
         context.strategy, mapping=mapped, matches=matches.get(source_id, ())
     )
     if decision.action is Action.AMBIGUOUS:
-        result.counts["ambiguous"] += 1
-        result.issues.append(
+        result.add_issue(
             record_issue(
                 context.run,
                 plan,
@@ -185,8 +190,7 @@ def _prepare_record(
         )
         return None
     if decision.action is Action.OUTDATED:
-        result.counts["failed"] += 1
-        result.issues.append(
+        result.add_issue(
             record_issue(
                 context.run,
                 plan,
@@ -217,7 +221,7 @@ def _prepare_record(
             plan.spec.missing_parent_policy == "fail_record"
             and USER_OBJECT not in plan.references[missing.field]
         )
-        result.issues.append(
+        result.add_issue(
             record_issue(
                 context.run,
                 plan,
@@ -230,7 +234,6 @@ def _prepare_record(
             )
         )
         if fails:
-            result.counts["failed"] += 1
             return None
     return Prepared(source_id, decision, payload.values, mapping)
 
@@ -434,9 +437,8 @@ def _check_gone(
         ):
             _failed(context, plan, prepared, saved, result)
             continue
-        result.counts["failed"] += 1
         result.gone.append(prepared)
-        result.issues.append(
+        result.add_issue(
             record_issue(
                 context.run,
                 plan,
@@ -457,8 +459,7 @@ def _failed(
     saved: SaveResult,
     result: BatchResult,
 ) -> None:
-    result.counts["failed"] += 1
-    result.issues.append(
+    result.add_issue(
         record_issue(
             context.run,
             plan,
