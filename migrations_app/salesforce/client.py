@@ -316,9 +316,7 @@ class SalesforceClient:
         ``on_job`` is told the job id before the data is uploaded, so a journal can
         find the job's results if the answer is lost.
         """
-        columns = sorted({name for record in records for name in record})
-        data = bulk_csv(records, columns, update=operation == "update")
-        sent_rows = list(csv.reader(io.StringIO(data)))[1:]
+        data = bulk_csv(records, update=operation == "update")
         # One _call per step, never one for the whole job: a session that expires
         # after the job was closed must not send the same rows again in a new job.
         job_id = str(
@@ -329,11 +327,10 @@ class SalesforceClient:
         self._call(lambda sf: _ingest(sf, sobject).upload_job_data(job_id, data))
         self._call(lambda sf: _ingest(sf, sobject).close_job(job_id))
         self._call(lambda sf: _ingest(sf, sobject).wait_for_job(job_id, False, 0.2))
-        successful, failed = self.bulk_results(sobject, job_id)
-        return match_bulk_results(sent_rows, successful, failed)
+        return self.bulk_results(sobject, job_id, data)
 
-    def bulk_results(self, sobject: str, job_id: str) -> tuple[str, str]:
-        """The successful and failed result CSVs of an ingest job."""
+    def bulk_results(self, sobject: str, job_id: str, data: str) -> list[SaveResult]:
+        """The outcome of each row of ``data`` (the CSV an ingest job was sent)."""
 
         def fetch(sf: Salesforce) -> tuple[str, str]:
             client = _ingest(sf, sobject)
@@ -342,8 +339,9 @@ class SalesforceClient:
                 client.get_ingest_results(job_id, "failedResults"),
             )
 
-        result: tuple[str, str] = self._call(fetch)
-        return result
+        successful, failed = self._call(fetch)
+        sent_rows = list(csv.reader(io.StringIO(data)))[1:]
+        return match_bulk_results(sent_rows, successful, failed)
 
     def _collection(
         self, method: str, records: list[dict[str, Any]]
@@ -364,11 +362,13 @@ class SalesforceClient:
         ]
 
 
-def bulk_csv(
-    records: Sequence[dict[str, Any]], columns: Sequence[str], *, update: bool
-) -> str:
-    """Bulk API 2.0 ingest CSV. On update an empty cell means "leave as is", so a
-    null is sent as #N/A, which Salesforce reads as "set to null"."""
+def bulk_csv(records: Sequence[dict[str, Any]], *, update: bool) -> str:
+    """Bulk API 2.0 ingest CSV of ``records``, columns in name order.
+
+    On update an empty cell means "leave as is", so a null is sent as #N/A, which
+    Salesforce reads as "set to null".
+    """
+    columns = sorted({name for record in records for name in record})
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(columns)

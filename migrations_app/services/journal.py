@@ -10,8 +10,6 @@ recorded as inserted and mapped, and the rest were never created.
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 from collections.abc import Sequence
 from datetime import timedelta
@@ -23,11 +21,7 @@ from django.utils import timezone
 from migrations_app.engine import soql
 from migrations_app.engine.records import same_values, values_hash
 from migrations_app.models import RecordMapping, Run, Strategy, WriteJournal
-from migrations_app.salesforce.client import (
-    SalesforceClient,
-    bulk_csv,
-    match_bulk_results,
-)
+from migrations_app.salesforce.client import SalesforceClient, bulk_csv
 from migrations_app.salesforce.errors import SalesforceError
 from migrations_app.services.context import add_counts
 from migrations_app.services.errors import MigrationError
@@ -134,17 +128,13 @@ def _found_in_bulk_results(
     entry: WriteJournal, target: SalesforceClient
 ) -> dict[str, str]:
     """A Bulk API job keeps its results: read which rows it created."""
-    values = [item["values"] for item in entry.entries]
-    columns = sorted({name for item in values for name in item})
-    data = bulk_csv(values, columns, update=False)
-    rows = list(csv.reader(io.StringIO(data)))[1:]
+    data = bulk_csv([item["values"] for item in entry.entries], update=False)
     try:
-        successful, failed = target.bulk_results(entry.sobject, entry.bulk_job_id)
+        results = target.bulk_results(entry.sobject, entry.bulk_job_id, data)
     except SalesforceError as exc:
         if exc.code != "NOT_FOUND":
             raise
         return {}  # the job was never created: nothing was inserted
-    results = match_bulk_results(rows, successful, failed)
     return {
         item["source_id"]: result.id
         for item, result in zip(entry.entries, results, strict=True)

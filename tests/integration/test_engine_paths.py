@@ -15,7 +15,14 @@ from typing import Any
 import pytest
 from pytest_django import Settings
 
-from migrations_app.models import RecordIssue, RecordMapping, Run, Template
+from migrations_app.models import (
+    RecordIssue,
+    RecordMapping,
+    Run,
+    Template,
+    WriteJournal,
+)
+from migrations_app.salesforce.client import SalesforceClient
 from migrations_app.selectors import run_result
 from migrations_app.services.runs import run_create, run_execute
 from salesforce_emulator import Emulator
@@ -712,3 +719,34 @@ def test_lookup_outside_the_template_uses_earlier_mappings_or_is_left_empty(
     )
     assert never in issue.message
     assert orgs.target_org.count("Account") == 1
+
+
+def test_lost_answer_to_a_bulk_job_is_reconciled_from_its_results(
+    orgs: OrgPair, bulk_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    template = make_template("Contacts", CONTACT)
+    seed_contacts(orgs, 300)
+    # The job is processed when it is closed; the answer to that close is lost.
+    orgs.target_org.faults.update(fail_after_writes=1)
+
+    first = orgs.migrate(template, "veid")
+
+    assert first["status"] == Run.Status.INTERRUPTED, first
+    assert orgs.target_org.count("Contact") == 300
+    job_id = WriteJournal.objects.get().bulk_job_id
+    assert job_id
+    results_read = []
+    read_results = SalesforceClient.bulk_results
+
+    def spy(self: SalesforceClient, sobject: str, job: str, data: str) -> Any:
+        results_read.append(job)
+        return read_results(self, sobject, job, data)
+
+    monkeypatch.setattr(SalesforceClient, "bulk_results", spy)
+    second = orgs.migrate(template, "veid")
+    assert results_read == [job_id]
+    assert second["status"] == Run.Status.SUCCEEDED, second
+    assert second["totals"]["inserted"] == 0
+    assert orgs.target_org.count("Contact") == 300
+    assert RecordMapping.objects.count() == 300
+    assert WriteJournal.objects.get().state == WriteJournal.State.RECONCILED
