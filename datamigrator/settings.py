@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
 import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.csp import CSP
 
 django_stubs_ext.monkeypatch()
 
@@ -134,17 +136,24 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_rq",
+    "django_htmx",
+    "axes",
     "migrations_app",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    "migrations_app.middleware.RefuseNulCharactersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes requires: answers a locked-out login with 429.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "datamigrator.urls"
@@ -191,6 +200,11 @@ def _database_config() -> dict[str, object]:
             # WAL lets the web server read while a worker writes.
             "init_command": "PRAGMA journal_mode=WAL;",
         }
+        # A file, not memory, so that the tests' real worker processes share it; one
+        # per test process, so that two test runs never share one.
+        config["TEST"] = {
+            "NAME": str(VAR_DIR / f"test-datamigrator-{os.getpid()}.sqlite3")
+        }
     else:
         raise ImproperlyConfigured(
             f"DATABASE_URL must name PostgreSQL or SQLite (got {config['ENGINE']})"
@@ -234,11 +248,60 @@ STATIC_ROOT = VAR_DIR / "static"
 
 LOGIN_URL = "admin:login"
 
+# Hardening. Defaults are for production (behind HTTPS); DEBUG relaxes them for a
+# local http server. `manage.py check --deploy` is clean with them.
 SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SESSION_COOKIE_HTTPONLY = True
+# Pages send the CSRF token from the template (htmx's hx-headers), never from the
+# cookie, so scripts need not read it.
+CSRF_COOKIE_HTTPONLY = True
+SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 8 * 60 * 60)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+if env_bool("BEHIND_TLS_PROXY", False):
+    # The proxy terminates TLS and says so; only set this behind one that does.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Content Security Policy (Django's own middleware): scripts and styles only from
+# this site's static files, no inline script, no eval. htmx runs under it: its
+# inline indicator styles are turned off in base.html's htmx-config meta tag.
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF],
+    "style-src": [CSP.SELF],
+    "img-src": [CSP.SELF, "data:"],
+    "font-src": [CSP.SELF],
+    "connect-src": [CSP.SELF],
+    "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+    "base-uri": [CSP.SELF],
+    "object-src": [CSP.NONE],
+}
+
+# Login throttling (django-axes): after AXES_FAILURE_LIMIT failures for one username
+# from one address, that pair is locked out for AXES_COOLOFF_MINUTES.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# Unlock with `manage.py axes_reset`; the admin stays free of axes' own pages.
+AXES_ENABLE_ADMIN = False
+AXES_VERBOSE = False
 
 # Salesforce access.
 SALESFORCE_API_VERSION = os.getenv("SALESFORCE_API_VERSION", "59.0")
+# Every Salesforce call has both: a hung socket must never hold an org pair.
+SALESFORCE_CONNECT_TIMEOUT_SECONDS = env_int("SALESFORCE_CONNECT_TIMEOUT_SECONDS", 10)
 SALESFORCE_TIMEOUT_SECONDS = env_int("SALESFORCE_TIMEOUT_SECONDS", 120)
 # Above these volumes an object is read with a Bulk API 2.0 query job and written
 # with Bulk API 2.0 ingest jobs instead of REST pages and sObject Collections.
@@ -248,6 +311,10 @@ BULK_WRITE_THRESHOLD = env_int("BULK_WRITE_THRESHOLD", 10_000)
 # An incremental run re-reads records modified this long before the previous run
 # started, in case the org's clock and this server's differ.
 INCREMENTAL_OVERLAP_SECONDS = env_int("INCREMENTAL_OVERLAP_SECONDS", 300)
+
+# A running run renews its lease at least every third of this; a run whose lease is
+# older is taken as dead (its worker was killed) and interrupted, freeing its pair.
+RUN_LEASE_SECONDS = env_int("RUN_LEASE_SECONDS", 120)
 
 LOGGING = {
     "version": 1,

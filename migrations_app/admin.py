@@ -1,22 +1,33 @@
 """The web admin: orgs, templates, runs, mappings and what runs recorded.
 
-Admin classes are interfaces: they render and call services. Everything a run writes is
-read-only here, runs are not created through the add form, and credentials are
-write-only (never rendered back, listed or searchable).
+Admin classes are interfaces: they render and call services. Everything a run or an
+audit writes is history here: viewable, never added, edited or deleted (DESIGN
+invariant 11). Credentials are write-only (never rendered back, listed or searchable).
+Org and template changes are recorded in the audit log, with before and after.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import zipfile
 from http import HTTPStatus
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
-from django.db.models import Case, QuerySet, When
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.db import transaction
+from django.db.models import Case, Model, QuerySet, When
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseNotAllowed,
+    HttpResponseRedirect,
+    JsonResponse,
+)
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
@@ -25,8 +36,11 @@ from django.utils.http import content_disposition_header
 from django.utils.text import slugify
 from django.utils.translation import ngettext
 
+from migrations_app import admin_queues  # noqa: F401 (registers the queue pages)
+from migrations_app.admin_mappings import MappingAdminMixin
 from migrations_app.models import (
     AuditEvent,
+    AuthMethod,
     Org,
     RecordIssue,
     RecordMapping,
@@ -37,15 +51,40 @@ from migrations_app.models import (
     WriteJournal,
 )
 from migrations_app.salesforce.errors import SalesforceError
+from migrations_app.services import events, org_oauth
 from migrations_app.services import orgs as org_services
 from migrations_app.services import templates as template_services
 from migrations_app.services.errors import MigrationError
 
 SECRET_FIELDS = ("client_secret", "refresh_token", "access_token", "private_key")
+# Longer "ids" in an action form are not ids of ours: refuse them before the query.
+MAX_ID_DIGITS = 18
+
+
+class BaseAdmin[M: Model](admin.ModelAdmin[M]):
+    """Refuses malformed list input with a message instead of an error page."""
+
+    def response_action(
+        self, request: HttpRequest, queryset: QuerySet[M], *args: Any, **kwargs: Any
+    ) -> HttpResponse | None:
+        selected = request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)
+        if not all(_is_id(value) for value in selected):
+            self.message_user(
+                request,
+                "The selection holds something that is not a row id; select rows "
+                "in the list and try again.",
+                messages.ERROR,
+            )
+            return HttpResponseRedirect(request.get_full_path())
+        return super().response_action(request, queryset, *args, **kwargs)
+
+
+def _is_id(value: str) -> bool:
+    return value.isascii() and value.isdigit() and len(value) <= MAX_ID_DIGITS
 
 
 class ReadOnlyAdminMixin:
-    """For rows only the engine writes: viewable, never added or edited by hand."""
+    """For rows only runs and audits write: viewable, never added, edited or deleted."""
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -53,12 +92,38 @@ class ReadOnlyAdminMixin:
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class SafeJSONField(forms.JSONField):
+    """A JSON input that refuses nesting too deep to read and NUL characters."""
+
+    def to_python(self, value: Any) -> Any:
+        if isinstance(value, str) and "\\u0000" in value:
+            raise ValidationError("JSON text may not contain NUL characters.")
+        try:
+            return super().to_python(value)
+        except RecursionError:
+            raise ValidationError("This JSON is nested too deeply.") from None
+
+    def bound_data(self, data: Any, initial: Any) -> Any:
+        try:
+            return super().bound_data(data, initial)
+        except RecursionError:
+            return data
+
 
 class OrgAdminForm(forms.ModelForm[Org]):
-    """Org form whose secret inputs are write-only: blank keeps the stored value."""
+    """Org form whose secret inputs are write-only: blank keeps the stored value.
+
+    A valid form has also been tested against the org (``report``), unless the org
+    waits for Connect org: the test names the field at fault and what to do.
+    """
 
     client_secret = forms.CharField(
         required=False,
+        strip=False,
         widget=forms.PasswordInput(render_value=False),
         help_text="Connected app consumer secret. Leave blank to keep the stored one.",
     )
@@ -73,7 +138,10 @@ class OrgAdminForm(forms.ModelForm[Org]):
         help_text="Only for the access-token method. Leave blank to keep it.",
     )
     clear_credentials = forms.BooleanField(
-        required=False, help_text="Forget every stored secret of this org."
+        required=False,
+        label="Forget stored secrets",
+        help_text="Forget every stored secret of this org, including the token "
+        "Connect org stored.",
     )
 
     class Meta:
@@ -87,27 +155,52 @@ class OrgAdminForm(forms.ModelForm[Org]):
             "username",
             "ca_file",
             "api_version",
+            "target_users",
+            "target_groups",
         )
 
-    def save(self, commit: bool = True) -> Org:
-        org = super().save(commit=False)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.before = events.org_state(self.instance) if self.instance.pk else {}
+        self.report: org_services.OrgReport | None = None
+
+    def _post_clean(self) -> None:
+        super()._post_clean()
+        if self._errors:
+            return
+        self._apply_secrets()
+        if self.awaits_connect:
+            return
+        try:
+            self.report = org_services.org_inspect(org=self.instance)
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                self.add_error(field if field in self.fields else None, errors)
+
+    @property
+    def awaits_connect(self) -> bool:
+        """A web-server org is tested once Connect org has stored its token."""
+        return self.instance.auth_method == AuthMethod.WEB_SERVER and not (
+            self.instance.credentials.get("refresh_token")
+        )
+
+    def _apply_secrets(self) -> None:
+        org = self.instance
         if self.cleaned_data.get("clear_credentials"):
             org.set_credentials({})
-        else:
-            # A blank input means "keep what is stored", never "erase".
-            new_secrets = {
-                name: self.cleaned_data[name]
-                for name in ("client_secret", "private_key", "access_token")
-                if self.cleaned_data.get(name)
-            }
+            return
+        # A blank input means "keep what is stored", never "erase".
+        new_secrets = {
+            name: self.cleaned_data[name]
+            for name in ("client_secret", "private_key", "access_token")
+            if self.cleaned_data.get(name)
+        }
+        if new_secrets:
             org.set_credentials({**org.credentials, **new_secrets})
-        if commit:
-            org.save()
-        return org
 
 
 @admin.register(Org)
-class OrgAdmin(admin.ModelAdmin[Org]):
+class OrgAdmin(BaseAdmin[Org]):
     form = OrgAdminForm
     list_display = (
         "name",
@@ -120,6 +213,7 @@ class OrgAdmin(admin.ModelAdmin[Org]):
     )
     list_filter = ("environment", "auth_method", "connection_status")
     search_fields = ("name", "organization_id", "username", "instance_url")
+    filter_horizontal = ("target_users", "target_groups")
     readonly_fields = (
         "instance_url",
         "organization_id",
@@ -138,6 +232,9 @@ class OrgAdmin(admin.ModelAdmin[Org]):
         (
             "Authentication",
             {
+                "description": "For the web-server flow, save the org, then use "
+                "Connect org. Its connected app's callback URL is this site's "
+                "/admin/migrations_app/org/connect/callback/.",
                 "fields": (
                     "auth_method",
                     "client_id",
@@ -147,7 +244,15 @@ class OrgAdmin(admin.ModelAdmin[Org]):
                     "access_token",
                     "clear_credentials",
                     "has_stored_credentials",
-                )
+                ),
+            },
+        ),
+        (
+            "Target restriction",
+            {
+                "description": "Leave both empty to let every operator launch runs "
+                "into this org. Otherwise only the users and groups named may.",
+                "fields": ("target_users", "target_groups"),
             },
         ),
         (
@@ -167,6 +272,9 @@ class OrgAdmin(admin.ModelAdmin[Org]):
     )
     actions = ("check_connection",)
 
+    class Media:
+        css = {"all": ("migrations_app/admin/org.css",)}
+
     @admin.display(description="Stored credentials", boolean=True)
     def has_stored_credentials(self, obj: Org) -> bool:
         return obj.has_credentials
@@ -176,20 +284,138 @@ class OrgAdmin(admin.ModelAdmin[Org]):
             return False
         return super().lookup_allowed(lookup, value, request)
 
-    @admin.action(description="Check connection", permissions=["change"])
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        # Saving tests the org over the network. The admin would hold a transaction
+        # (and on SQLite the write lock) during the test; org_save and
+        # save_related keep their own short transactions instead.
+        return self._changeform_view(request, object_id, form_url, extra_context)
+
+    def save_model(
+        self, request: HttpRequest, obj: Org, form: Any, change: bool
+    ) -> None:
+        org_services.org_save(org=obj, report=form.report)
+
+    def save_related(
+        self, request: HttpRequest, form: Any, formsets: Any, change: bool
+    ) -> None:
+        super().save_related(request, form, formsets, change)
+        org_services.org_record_saved(
+            org=form.instance,
+            actor=request.user,
+            before=form.before,
+            created=not change,
+        )
+        if form.report is not None:
+            self.message_user(
+                request, f"Tested: {form.report.summary()}.", messages.SUCCESS
+            )
+        elif form.awaits_connect:
+            self.message_user(
+                request,
+                "Not tested yet: use Connect org to log in to it.",
+                messages.WARNING,
+            )
+
+    def delete_model(self, request: HttpRequest, obj: Org) -> None:
+        org_services.org_delete(org=obj, actor=request.user)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Org]) -> None:
+        for org in queryset:
+            org_services.org_delete(org=org, actor=request.user)
+
+    def get_urls(self) -> list[URLPattern]:
+        prefix = f"{self.opts.app_label}_{self.opts.model_name}"
+        own = [
+            path(
+                "connect/callback/",
+                self.admin_site.admin_view(self.connect_callback_view),
+                name=f"{prefix}_connect_callback",
+            ),
+            path(
+                "<int:org_id>/connect/",
+                self.admin_site.admin_view(self.connect_view),
+                name=f"{prefix}_connect",
+            ),
+            path(
+                "<int:org_id>/test/",
+                self.admin_site.admin_view(self.test_view),
+                name=f"{prefix}_test",
+            ),
+        ]
+        return own + super().get_urls()
+
+    @admin.action(description="Test connection", permissions=["change"])
     def check_connection(self, request: HttpRequest, queryset: QuerySet[Org]) -> None:
         for org in queryset:
-            try:
-                org_services.org_check_connection(org=org)
-            except MigrationError as exc:
-                # The message already names the org.
-                self.message_user(request, exc.message, messages.ERROR)
-            else:
-                self.message_user(
-                    request,
-                    f"{org.name}: connected to {org.organization_id} as {org.username}",
-                    messages.SUCCESS,
-                )
+            self._test(request, org)
+
+    def test_view(self, request: HttpRequest, org_id: int) -> HttpResponse:
+        """POST: test the org's connection and show what it found."""
+        org = self._org_to_change(request, org_id)
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        self._test(request, org)
+        return redirect("admin:migrations_app_org_change", org.pk)
+
+    def _test(self, request: HttpRequest, org: Org) -> None:
+        try:
+            report = org_services.org_test(org=org, actor=request.user)
+        except MigrationError as exc:
+            # The message already names the org.
+            self.message_user(request, exc.message, messages.ERROR)
+        else:
+            self.message_user(
+                request,
+                f"{org.name}: connected to {report.summary()}.",
+                messages.SUCCESS,
+            )
+
+    def connect_view(self, request: HttpRequest, org_id: int) -> HttpResponse:
+        """POST: send the browser to the org's authorize page (web-server flow)."""
+        org = self._org_to_change(request, org_id)
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        callback = request.build_absolute_uri(
+            reverse("admin:migrations_app_org_connect_callback")
+        )
+        try:
+            url = org_oauth.org_connect_begin(
+                org=org, redirect_uri=callback, session=request.session
+            )
+        except MigrationError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+            return redirect("admin:migrations_app_org_change", org.pk)
+        return HttpResponseRedirect(url)
+
+    def connect_callback_view(self, request: HttpRequest) -> HttpResponse:
+        """The org's authorize page sends the browser back here with a code."""
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        try:
+            org, report = org_oauth.org_connect_complete(
+                params=request.GET.dict(), session=request.session, actor=request.user
+            )
+        except MigrationError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+            return redirect("admin:migrations_app_org_changelist")
+        self.message_user(
+            request, f"{org.name}: connected to {report.summary()}.", messages.SUCCESS
+        )
+        return redirect("admin:migrations_app_org_change", org.pk)
+
+    def _org_to_change(self, request: HttpRequest, org_id: int) -> Org:
+        org = Org.objects.filter(pk=org_id).first()
+        if org is None:
+            raise Http404(f"There is no org {org_id}.")
+        if not self.has_change_permission(request, org):
+            raise PermissionDenied
+        return org
 
 
 class TemplateObjectForm(forms.ModelForm[TemplateObject]):
@@ -210,6 +436,11 @@ class TemplateObjectForm(forms.ModelForm[TemplateObject]):
             ),
             "filter": forms.Textarea(attrs={"rows": 2}),
             "options": forms.Textarea(attrs={"rows": 1}),
+        }
+        field_classes = {
+            "fields": SafeJSONField,
+            "match_key": SafeJSONField,
+            "options": SafeJSONField,
         }
         help_texts = {
             "fields": 'JSON list of field API names, e.g. ["FirstName", "Email"].',
@@ -278,6 +509,7 @@ class TemplateAdminForm(forms.ModelForm[Template]):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.before = template_state(self.instance)
         field = self.fields["describe_org"]
         assert isinstance(field, DescribeOrgField)
         connected_first = Case(
@@ -322,8 +554,15 @@ class TemplateImportForm(forms.Form):
             ) from exc
 
 
+def template_state(template: Template) -> dict[str, Any]:
+    """What a template event records of a template: its export."""
+    if not template.pk:
+        return {}
+    return dict(template_services.template_export(template=template))
+
+
 @admin.register(Template)
-class TemplateAdmin(admin.ModelAdmin[Template]):
+class TemplateAdmin(BaseAdmin[Template]):
     form = TemplateAdminForm
     list_display = ("name", "object_list", "updated_at")
     search_fields = ("name", "description", "template_objects__sobject")
@@ -342,6 +581,28 @@ class TemplateAdmin(admin.ModelAdmin[Template]):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Template]:
         return super().get_queryset(request).prefetch_related("template_objects")
+
+    def save_related(
+        self, request: HttpRequest, form: Any, formsets: Any, change: bool
+    ) -> None:
+        super().save_related(request, form, formsets, change)
+        template = form.instance
+        events.event_record(
+            actor=request.user,
+            action="template_changed" if change else "template_created",
+            details={"template_id": template.pk, "template": template.name},
+            before=form.before,
+            after=template_state(template),
+        )
+
+    def delete_model(self, request: HttpRequest, obj: Template) -> None:
+        _template_delete(request, obj)
+
+    def delete_queryset(
+        self, request: HttpRequest, queryset: QuerySet[Template]
+    ) -> None:
+        for template in queryset:
+            _template_delete(request, template)
 
     def get_fieldsets(self, request: HttpRequest, obj: Template | None = None) -> Any:
         fieldsets = super().get_fieldsets(request, obj)
@@ -414,6 +675,16 @@ class TemplateAdmin(admin.ModelAdmin[Template]):
         except ValidationError as exc:
             form.add_error("file", exc.messages)
             return None
+        events.event_record(
+            actor=request.user,
+            action="template_imported",
+            details={
+                "template_id": template.pk,
+                "template": template.name,
+                "replace": replace,
+            },
+            after=template_state(template),
+        )
         count = template.template_objects.count()
         self.message_user(
             request,
@@ -446,6 +717,17 @@ class TemplateAdmin(admin.ModelAdmin[Template]):
 
     def _may_edit(self, request: HttpRequest) -> bool:
         return self.has_add_permission(request) or self.has_change_permission(request)
+
+
+@transaction.atomic
+def _template_delete(request: HttpRequest, template: Template) -> None:
+    events.event_record(
+        actor=request.user,
+        action="template_deleted",
+        details={"template_id": template.pk, "template": template.name},
+        before=template_state(template),
+    )
+    template.delete()
 
 
 TEMPLATE_IMPORT_MAX_BYTES = 1024 * 1024
@@ -508,7 +790,7 @@ class RunObjectStatInline(admin.TabularInline[RunObjectStat, Run]):
 
 
 @admin.register(Run)
-class RunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[Run]):
+class RunAdmin(ReadOnlyAdminMixin, BaseAdmin[Run]):
     list_display = (
         "id",
         "template",
@@ -584,25 +866,14 @@ class RunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[Run]):
 
 
 @admin.register(RecordMapping)
-class RecordMappingAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[RecordMapping]):
-    list_display = (
-        "sobject",
-        "source_id",
-        "target_id",
-        "source_org",
-        "target_org",
-        "status",
-        "last_written_by_run",
-        "updated_at",
-    )
-    list_filter = ("status", "sobject", "source_org", "target_org")
-    list_select_related = ("source_org", "target_org")
-    search_fields = ("=source_id", "=target_id", "sobject")
-    raw_id_fields = ("created_by_run", "last_written_by_run")
+class RecordMappingAdmin(
+    MappingAdminMixin, ReadOnlyAdminMixin, BaseAdmin[RecordMapping]
+):
+    """Filters, id search, record links and CSV: see admin_mappings. No delete."""
 
 
 @admin.register(RecordIssue)
-class RecordIssueAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[RecordIssue]):
+class RecordIssueAdmin(ReadOnlyAdminMixin, BaseAdmin[RecordIssue]):
     list_display = (
         "run",
         "kind",
@@ -619,7 +890,7 @@ class RecordIssueAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[RecordIssue]):
 
 
 @admin.register(WriteJournal)
-class WriteJournalAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[WriteJournal]):
+class WriteJournalAdmin(ReadOnlyAdminMixin, BaseAdmin[WriteJournal]):
     list_display = ("run", "sobject", "operation", "state", "created_at", "resolved_at")
     list_filter = ("state", "operation", "sobject")
     list_select_related = ("run",)
@@ -628,12 +899,39 @@ class WriteJournalAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[WriteJournal]):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[AuditEvent]):
-    list_display = ("created_at", "action", "actor", "org", "run")
+class AuditEventAdmin(ReadOnlyAdminMixin, BaseAdmin[AuditEvent]):
+    """The audit log: visible with view_auditevent (the admins role), never edited."""
+
+    list_display = ("created_at", "action", "who", "org_name", "run", "summary")
     list_filter = ("action",)
     list_select_related = ("actor", "org", "run")
-    search_fields = ("action", "=run__id")
+    search_fields = ("action", "=run__id", "actor__username", "org__name")
     date_hierarchy = "created_at"
+    fields = ("created_at", "action", "actor", "org", "run", "details_json")
+    readonly_fields = fields
+
+    @admin.display(description="Who")
+    def who(self, obj: AuditEvent) -> str:
+        if obj.actor is not None:
+            return obj.actor.get_username()
+        return str(obj.details.get("actor", "system"))
+
+    @admin.display(description="Org")
+    def org_name(self, obj: AuditEvent) -> str:
+        return str(obj.details.get("org_name") or obj.org or "")
+
+    @admin.display(description="What")
+    def summary(self, obj: AuditEvent) -> str:
+        changed = sorted(obj.details.get("after", {}) or obj.details.get("before", {}))
+        if changed:
+            return "changed: " + ", ".join(changed)
+        return str(obj.details.get("result") or obj.details.get("error") or "")
+
+    @admin.display(description="Details")
+    def details_json(self, obj: AuditEvent) -> str:
+        return format_html(
+            "<pre>{}</pre>", json.dumps(obj.details, indent=2, ensure_ascii=False)
+        )
 
 
 admin.site.site_header = "Data Migrator"

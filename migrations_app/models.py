@@ -61,6 +61,22 @@ class MappingStatus(models.TextChoices):
     OUTDATED = "outdated", "Outdated"
 
 
+class OutdatedReason(models.TextChoices):
+    TARGET_DELETED = "target_deleted", "Target record deleted for good"
+    TARGET_IN_RECYCLE_BIN = "target_in_recycle_bin", "Target record in the recycle bin"
+    SOURCE_DELETED = "source_deleted", "Source record deleted for good"
+    SOURCE_IN_RECYCLE_BIN = "source_in_recycle_bin", "Source record in the recycle bin"
+    TARGET_ORG_CHANGED = "target_org_changed", "Target org refreshed or replaced"
+    SOURCE_ORG_CHANGED = "source_org_changed", "Source org refreshed or replaced"
+
+
+class AuditStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
 class IssueKind(models.TextChoices):
     FAILED = "failed", "Failed"
     AMBIGUOUS = "ambiguous", "Ambiguous match"
@@ -141,6 +157,20 @@ class Org(TimestampedModel):
     )
     connection_error = models.TextField(blank=True)
     last_checked_at = models.DateTimeField(null=True, blank=True)
+    # Empty on both means anyone with launch_run may write into this org; otherwise
+    # only the users named, and the members of the groups named (issue 9, item 4).
+    target_users = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        blank=True,
+        related_name="+",
+        verbose_name="only these users may launch runs into it",
+    )
+    target_groups = models.ManyToManyField(
+        "auth.Group",
+        blank=True,
+        related_name="+",
+        verbose_name="only these groups may launch runs into it",
+    )
 
     class Meta:
         ordering = ["name"]
@@ -148,6 +178,15 @@ class Org(TimestampedModel):
             status_constraint("org", "environment", OrgEnvironment),
             status_constraint("org", "auth_method", AuthMethod),
             status_constraint("org", "connection_status", ConnectionStatus),
+            # DESIGN invariant 2: one org, one row. Two rows for one org would keep
+            # two mapping tables for the same records, and the second would duplicate.
+            models.UniqueConstraint(
+                fields=["organization_id"],
+                condition=~Q(organization_id=""),
+                name="org_one_row_per_organization_id",
+                violation_error_message="Another org row already has this "
+                "Organization Id.",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -298,9 +337,26 @@ class Run(TimestampedModel, OutcomeCounts):
     source_api_calls = models.PositiveIntegerField(default=0)
     target_api_calls = models.PositiveIntegerField(default=0)
     target_api_remaining = models.PositiveIntegerField(null=True, blank=True)
+    source_api_remaining = models.PositiveIntegerField(null=True, blank=True)
+    # The lease (DESIGN invariant 5): a running run renews it; once it is older than
+    # RUN_LEASE_SECONDS the run is taken as dead and interrupted by whoever notices.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # A queued run whose pair another run is writing to waits for that run.
+    waiting_for = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    cancel_requested_at = models.DateTimeField(null=True, blank=True)
+    # How many times a worker has claimed the run: more than one means it resumed.
+    attempts = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["-created_at"]
+        permissions = [("launch_run", "Can launch, cancel and resume runs")]
+        indexes = [
+            models.Index(
+                fields=["source_org", "target_org", "status"], name="run_pair_status"
+            )
+        ]
         constraints = [
             status_constraint("run", "status", RunStatus),
             status_constraint("run", "strategy", Strategy),
@@ -329,6 +385,13 @@ class RunObjectStat(OutcomeCounts):
     sobject = models.CharField("sObject", max_length=100)
     # Recorded after a Salesforce write: dropped fields, warnings.
     notes = models.JSONField(default=dict, blank=True)
+    # Where a resumed run goes on: {"level": n, "after_id": id} of the last page
+    # whose every record was recorded; completed_at once the object is done.
+    checkpoint = models.JSONField(default=dict, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    # How many source records the run selected for this object (its progress bar's
+    # end), counted before the first page is read.
+    expected = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["run", "position"]
@@ -368,9 +431,29 @@ class RecordMapping(TimestampedModel):
     status = models.CharField(
         max_length=20, choices=Status.choices, default=Status.ACTIVE
     )
+    # What made the mapping outdated (outdated_reason_code) and in words, with when.
     outdated_reason = models.TextField(blank=True)
+    outdated_reason_code = models.CharField(
+        max_length=30, choices=OutdatedReason.choices, blank=True
+    )
+    outdated_at = models.DateTimeField(null=True, blank=True)
+    # The source's Organization Id when the mapping was written (like the target's).
+    source_organization_id = models.CharField(
+        max_length=SALESFORCE_ID_LENGTH, blank=True
+    )
+    # When an audit last found both records where the mapping says they are.
+    last_verified_at = models.DateTimeField(null=True, blank=True)
+    # Drift: someone other than the integration user changed the target record since
+    # this app last wrote it. Shown, not outdated: the next update would overwrite it.
+    drift_found_at = models.DateTimeField(null=True, blank=True)
+    drift_modified_by = models.CharField(max_length=SALESFORCE_ID_LENGTH, blank=True)
+    drift_modified_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        permissions = [
+            ("audit_mappings", "Can run mapping audits"),
+            ("repair_mapping", "Can repair mappings"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["source_org", "target_org", "sobject", "source_id"],
@@ -386,6 +469,10 @@ class RecordMapping(TimestampedModel):
                 name="mapping_ids_are_18_characters",
             ),
             status_constraint("recordmapping", "status", MappingStatus),
+            models.CheckConstraint(
+                condition=Q(outdated_reason_code__in=[*OutdatedReason.values, ""]),
+                name="recordmapping_outdated_reason_code_valid",
+            ),
         ]
         indexes = [
             models.Index(
@@ -411,15 +498,52 @@ class RecordIssue(models.Model):
     error_code = models.CharField(max_length=100, blank=True)
     message = models.TextField()
     fields = models.JSONField(default=list, blank=True)
+    # The values sent to the target for a record that failed there (errors.csv).
+    values = models.JSONField(default=dict, blank=True)
+    # How many records one grouped warning stands for (an unmatched owner, say).
+    count = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["run", "id"]
         constraints = [status_constraint("recordissue", "kind", IssueKind)]
-        indexes = [models.Index(fields=["run", "sobject"], name="issue_run_sobject")]
+        indexes = [
+            models.Index(fields=["run", "sobject"], name="issue_run_sobject"),
+            # A warning already reported for a record is not repeated by later runs.
+            models.Index(fields=["sobject", "source_id"], name="issue_sobject_source"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.sobject} {self.source_id}: {self.error_code}"
+
+
+class RecordAction(models.TextChoices):
+    INSERTED = "inserted", "Inserted"
+    UPDATED = "updated", "Updated"
+    ADOPTED = "adopted", "Adopted"
+
+
+class RecordResult(models.Model):
+    """A record a run wrote to the target: one row of its success file.
+
+    Kept apart from the mapping, which later runs overwrite: this is what this run
+    did, and stays so.
+    """
+
+    Action = RecordAction
+
+    run = models.ForeignKey(Run, on_delete=models.PROTECT, related_name="results")
+    sobject = models.CharField("sObject", max_length=100)
+    source_id = models.CharField(max_length=SALESFORCE_ID_LENGTH)
+    target_id = models.CharField(max_length=SALESFORCE_ID_LENGTH)
+    action = models.CharField(max_length=10, choices=Action.choices)
+
+    class Meta:
+        ordering = ["run", "id"]
+        constraints = [status_constraint("recordresult", "action", RecordAction)]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.sobject} {self.source_id} → {self.target_id}"
 
 
 class WriteJournal(TimestampedModel):
@@ -434,7 +558,8 @@ class WriteJournal(TimestampedModel):
 
     Operation = JournalOperation
 
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="journal")
+    # PROTECT: crash recovery needs the entries of an interrupted run (invariant 11).
+    run = models.ForeignKey(Run, on_delete=models.PROTECT, related_name="journal")
     sobject = models.CharField("sObject", max_length=100)
     operation = models.CharField(max_length=10, choices=Operation.choices)
     # [{"source_id": ..., "values_hash": ..., "match": {field: value}}] for each record sent.
@@ -473,3 +598,64 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.action}"
+
+
+class MappingAudit(TimestampedModel):
+    """One audit of an org pair's mappings (all objects, or one), run by an RQ job.
+
+    ``results`` has the shape `audit_mappings --json` prints; ``duplicate_groups`` the
+    groups of target records sharing a match key, per object, for the dashboard.
+    """
+
+    Status = AuditStatus
+
+    source_org = models.ForeignKey(Org, on_delete=models.PROTECT, related_name="+")
+    target_org = models.ForeignKey(Org, on_delete=models.PROTECT, related_name="+")
+    sobject = models.CharField(
+        "sObject", max_length=100, blank=True, help_text="Empty: every mapped object."
+    )
+    template = models.ForeignKey(
+        Template, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    status = models.CharField(
+        max_length=20, choices=Status.choices, default=Status.QUEUED
+    )
+    progress = models.PositiveSmallIntegerField(default=0)
+    step = models.CharField(max_length=200, blank=True)
+    results = models.JSONField(default=dict, blank=True)
+    duplicate_groups = models.JSONField(default=dict, blank=True)
+    # How each object was checked: replication resources or mapped ids in bulk.
+    methods = models.JSONField(default=dict, blank=True)
+    source_api_calls = models.PositiveIntegerField(default=0)
+    target_api_calls = models.PositiveIntegerField(default=0)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+    )
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            status_constraint("mappingaudit", "status", AuditStatus),
+            # One audit at a time per org pair: a second click joins the first.
+            models.UniqueConstraint(
+                fields=["source_org", "target_org"],
+                condition=Q(status__in=["queued", "running"]),
+                name="mappingaudit_one_active_per_pair",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["source_org", "target_org", "status"],
+                name="mappingaudit_pair_status",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Audit {self.pk} {self.source_org} → {self.target_org}"
+
+    @property
+    def is_done(self) -> bool:
+        return self.status in (AuditStatus.SUCCEEDED, AuditStatus.FAILED)

@@ -29,10 +29,15 @@ Python API::
         token = target.issue_token()                  # or emu.token("target") via OAuth
         sf = emu.salesforce("target")                 # simple-salesforce, direct mode
         seed_demo_data(emu.org("source"), accounts=200, seed=42)
+        target.recycle_bin(); target.empty_recycle_bin(); target.undelete(ids)
+        emu.advance_clock(3600); emu.set_clock_offset(0)   # clock.py
+        uat = emu.create_sandbox("uat", "source"); emu.refresh_sandbox("uat")
 
 ``Org.insert`` and friends raise ``RecordFailure`` (``.code``, ``.errors``) when
 Salesforce would refuse the record. Fault settings are listed in ``faults.py``; the HTTP
-control endpoint in ``app.py``; the pytest fixtures in ``pytest_fixtures.py``.
+control endpoint in ``app.py`` and ``control.py``; the pytest fixtures in
+``pytest_fixtures.py``; the recycle bin in ``recycle_bin.py``, Get Deleted / Get Updated
+in ``replication.py``, sandbox copies in ``sandbox.py``.
 """
 
 from __future__ import annotations
@@ -47,8 +52,8 @@ if TYPE_CHECKING:
     from salesforce_emulator.org import Org
     from salesforce_emulator.seed import seed_demo_data
 
-# Imported on first use, so that `salesforce_emulator.soql` (which the app uses to
-# check template filters) does not load the server, TLS and seeding code.
+# Imported on first use, so that importing one submodule (the SOQL evaluator, the
+# pytest fixtures) does not load the server, TLS and seeding code.
 _EXPORTS = {
     "Emulator": "salesforce_emulator.emulator",
     "RecordError": "salesforce_emulator.errors",

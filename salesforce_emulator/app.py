@@ -11,6 +11,8 @@ Control endpoint (JSON, no authentication; the server listens on loopback):
                                                 ``{"expire_tokens": true}``
 ``POST /__emulator__/orgs/<name>/jwt-keys``     ``{"pem": "-----BEGIN CERTIFICATE..."}``
 ``POST /__emulator__/orgs/<name>/reset``        delete data (users stay), reset faults
+
+Clock, recycle bin and sandbox actions are listed in ``control.py``.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import re
 import time
 from typing import TYPE_CHECKING, Any
 
-from salesforce_emulator import oauth, rest
+from salesforce_emulator import bulk_v1, control, oauth, resources, rest, soap
 from salesforce_emulator.errors import ApiError, RecordFailure
 from salesforce_emulator.org import Org
 from salesforce_emulator.transport import Request, Response
@@ -44,6 +46,10 @@ class App:
         segments = request.raw_segments
         if segments[:2] == ["services", "data"]:
             return self._data(request)
+        if segments[:2] == ["services", "Soap"]:
+            return soap.handle(self.emulator, request)
+        if segments[:2] == ["services", "async"]:
+            return bulk_v1.handle(self.emulator, request)
         if segments[:2] == ["services", "oauth2"] or segments[:1] == ["id"]:
             return oauth.handle(self.emulator, request)
         if segments[:1] == ["__emulator__"] and self.emulator.control:
@@ -68,7 +74,8 @@ class App:
         if len(raw) == 2:
             return Response.json(rest.api_versions())
         match = _VERSION.match(raw[2])
-        if match is None:
+        # A version GET /services/data/ does not list is not served, as in real orgs.
+        if match is None or not resources.is_served(match.group(1)):
             return Response.error(
                 ApiError(404, "NOT_FOUND", "The requested resource does not exist")
             )
@@ -126,10 +133,12 @@ class App:
 
     def _control_route(self, request: Request, segments: list[str]) -> Response:
         emulator = self.emulator
+        if segments == ["clock"]:
+            return control.clock(emulator, request)
         if segments == ["orgs"]:
             if request.method == "POST":
-                name = str(_json_body(request)["name"])
-                return Response.json(emulator.add_org(name).info(), 201)
+                org = control.create_org(emulator, _json_body(request))
+                return Response.json(org.info(), 201)
             return Response.json([org.info() for org in emulator.all_orgs()])
         if (
             len(segments) < 2
@@ -157,6 +166,8 @@ class App:
         if action == "reset" and request.method == "POST":
             org.reset_data()
             return Response.json({"reset": True})
+        if action in control.ORG_ACTIONS and request.method == "POST":
+            return control.org_action(emulator, org, action, request)
         return Response.json({"error": "unknown control action"}, 404)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +21,6 @@ from salesforce_emulator.org import Org
 from salesforce_emulator.rest import org_of, soql_error
 from salesforce_emulator.routing import Router
 from salesforce_emulator.transport import CSV_TYPE, Request, Response
-from salesforce_emulator.values import now_text
 from salesforce_emulator.writer import Column, Writer
 
 CHUNK = 10000
@@ -47,14 +46,17 @@ class Job:
     column_delimiter: str = "COMMA"
     line_ending: str = "LF"
     state: str = "Open"
-    created_date: str = field(default_factory=now_text)
+    created_date: str = ""
     system_modstamp: str = ""
     error_message: str | None = None
     processed: int = 0
     failed: int = 0
     is_query: bool = False
+    # The org's ``clock.now_text``: job dates follow the emulator's clock.
+    clock: Callable[[], str] = field(kw_only=True, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        self.created_date = self.created_date or self.clock()
         self.system_modstamp = self.system_modstamp or self.created_date
 
     @property
@@ -68,7 +70,7 @@ class Job:
     def touch(self, state: str | None = None) -> None:
         if state is not None:
             self.state = state
-        self.system_modstamp = now_text()
+        self.system_modstamp = self.clock()
 
     def common_info(self) -> dict[str, Any]:
         return {
@@ -208,6 +210,7 @@ def create_ingest(request: Request, **_: str) -> Response:
     delimiter, line_ending = _options(body)
     job = IngestJob(
         id=org.ids.next_id("750"),
+        clock=org.clock.now_text,
         operation=operation,
         created_by=request.user_id,
         api_version=request.version,
@@ -346,7 +349,7 @@ def _plan(writer: Writer, job: IngestJob, header: list[str]) -> list[Column]:
 def _apply_rows(
     writer: Writer, job: IngestJob, plan: list[Column], rows: list[list[str]]
 ) -> None:
-    user_id, now = job.created_by, now_text()
+    user_id, now = job.created_by, job.clock()
     operation = job.operation
     ext_field = (
         writer.obj.field(job.external_id_field) if job.external_id_field else None
@@ -408,7 +411,7 @@ def create_query(request: Request, **_: str) -> Response:
             raise soql_engine.SoqlError(
                 "MALFORMED_QUERY", "OFFSET is not supported by Bulk API queries"
             )
-        if query.is_count:
+        if query.is_count or query.is_aggregate:
             raise soql_engine.SoqlError(
                 "MALFORMED_QUERY", "Aggregate queries are not supported by Bulk API"
             )
@@ -419,11 +422,13 @@ def create_query(request: Request, **_: str) -> Response:
                 org.catalog,
                 api_version=request.version,
                 include_deleted=operation == "queryAll",
+                now=org.clock.now(),
             )
     except soql_engine.SoqlError as error:
         raise soql_error(error) from None
     job = QueryJob(
         id=org.ids.next_id("750"),
+        clock=org.clock.now_text,
         operation=operation,
         created_by=request.user_id,
         api_version=request.version,

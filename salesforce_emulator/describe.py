@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from salesforce_emulator import system_objects
 from salesforce_emulator.ids import MASTER_RECORD_TYPE_ID
 from salesforce_emulator.org import Org
-from salesforce_emulator.schema import NUMBER_TYPES, FieldDef, ObjectDef
+from salesforce_emulator.schema import (
+    NUMBER_TYPES,
+    FieldDef,
+    ObjectDef,
+)
 
 _SOAP_TYPES = {
     "id": "tns:ID",
@@ -25,17 +30,6 @@ _SOAP_TYPES = {
     "location": "urn:location",
     "anyType": "xsd:anyType",
 }
-_NOT_GROUPABLE = frozenset(
-    {
-        "textarea",
-        "double",
-        "currency",
-        "percent",
-        "datetime",
-        "multipicklist",
-        "encryptedstring",
-    }
-)
 _NOT_SORTABLE = frozenset({"multipicklist", "encryptedstring"})
 
 
@@ -55,12 +49,13 @@ def _urls(obj: ObjectDef, version: str) -> dict[str, str]:
 
 
 def _flags(obj: ObjectDef) -> dict[str, Any]:
-    system = obj.name in ("User", "RecordType", "Group")
+    system = obj.name in ("User", "RecordType", "Group") or obj.read_only
+    writable = not obj.read_only
     return {
         "activateable": False,
         "associateEntityType": None,
         "associateParentEntity": None,
-        "createable": True,
+        "createable": writable,
         "custom": obj.custom,
         "customSetting": False,
         "deepCloneable": False,
@@ -70,16 +65,16 @@ def _flags(obj: ObjectDef) -> dict[str, Any]:
         "hasSubtypes": False,
         "isInterface": False,
         "isSubtype": False,
-        "layoutable": True,
+        "layoutable": writable,
         "mergeable": obj.name in ("Account", "Contact", "Lead"),
-        "mruEnabled": True,
+        "mruEnabled": writable,
         "queryable": True,
-        "replicateable": True,
+        "replicateable": writable,
         "retrieveable": True,
-        "searchable": True,
-        "triggerable": True,
+        "searchable": writable,
+        "triggerable": writable,
         "undeletable": not system,
-        "updateable": True,
+        "updateable": writable,
     }
 
 
@@ -99,7 +94,9 @@ def global_describe(org: Org, version: str) -> dict[str, Any]:
     return {
         "encoding": "UTF-8",
         "maxBatchSize": 200,
-        "sobjects": [global_entry(obj, version) for obj in org.iter_objects()],
+        "sobjects": [
+            global_entry(obj, version) for obj in system_objects.all_objects(org)
+        ],
     }
 
 
@@ -158,8 +155,7 @@ def field_describe(obj: ObjectDef, field_def: FieldDef) -> dict[str, Any]:
         "filterable": not long_text,
         "filteredLookupInfo": None,
         "formulaTreatNullNumberAsZero": False,
-        "groupable": kind not in _NOT_GROUPABLE
-        or (kind == "textarea" and not long_text),
+        "groupable": field_def.groupable,
         "highScaleNumber": False,
         "htmlFormatted": False,
         "idLookup": field_def.id_lookup,

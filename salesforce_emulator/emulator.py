@@ -8,11 +8,14 @@ import sqlite3
 import tempfile
 import threading
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from salesforce_emulator import sandbox
 from salesforce_emulator.app import App
+from salesforce_emulator.clock import Clock
 from salesforce_emulator.metadata import build_schema
 from salesforce_emulator.org import DEFAULT_API_VERSION, Org
 from salesforce_emulator.schema import ObjectDef
@@ -68,6 +71,7 @@ class Emulator:
         auto_approve: bool = False,
         control: bool = True,
         verbose: bool = False,
+        clock_offset: float = 0.0,
     ) -> None:
         self.host = host
         self.requested_port = port
@@ -80,6 +84,8 @@ class Emulator:
         self._tls_args = (certfile, keyfile, ca_file)
         self._tmp_dir: Path | None = None
         self.objects: dict[str, ObjectDef] = build_schema(schema_files, schema)
+        # One clock for every org: all timestamps the emulator produces come from it.
+        self.clock = Clock(clock_offset)
         self.orgs: dict[str, Org] = {}
         self._by_client: dict[str, Org] = {}
         self._by_token_prefix: dict[str, Org] = {}
@@ -117,6 +123,7 @@ class Emulator:
                 path=path,
                 taken_pods=taken,
                 page_size=self.page_size,
+                clock=self.clock,
             )
             self.orgs[name] = org
             self._by_client[org.client_id] = org
@@ -140,6 +147,69 @@ class Emulator:
 
     def org_by_token(self, token: str) -> Org | None:
         return self._by_token_prefix.get(token[:16]) if len(token) > 16 else None
+
+    # -- sandboxes (see sandbox.py) ----------------------------------------------------------
+
+    def create_sandbox(self, name: str, source: str) -> Org:
+        """A new org ``name``: a sandbox copy of org ``source`` (same records and ids,
+        new Organization Id, ``is_sandbox`` true). Works before and after start()."""
+        with self._lock:
+            if name in self.orgs:
+                raise ValueError(f"an org named {name!r} already exists")
+            source_org = self.org(source)
+            org = self.add_org(name)
+            self._copy(source_org, org)
+            return org
+
+    def refresh_sandbox(self, name: str, source: str | None = None) -> Org:
+        """Refresh sandbox ``name`` from ``source`` (default: the org it was copied
+        from): its data is replaced by a fresh copy and it gets a new Organization Id;
+        its login credentials and URL stay, its sessions end."""
+        with self._lock:
+            org = self.org(name)
+            source_name = source or org.sandbox_of
+            if source_name is None:
+                raise ValueError(f"org {name!r} is not a sandbox: name its source org")
+            self._copy(self.org(source_name), org)
+            return org
+
+    def _copy(self, source: Org, org: Org) -> None:
+        old_prefix = org.tokens.prefix
+        sandbox.copy_org(source, org)
+        # Tokens start with the Organization Id, which the copy changed.
+        self._by_token_prefix.pop(old_prefix, None)
+        self._by_token_prefix[org.tokens.prefix] = org
+
+    # -- clock (see clock.py) -----------------------------------------------------------------
+
+    def now(self) -> datetime:
+        """The emulated Salesforce's current time (real time + the clock offset)."""
+        return self.clock.now()
+
+    @property
+    def clock_offset(self) -> float:
+        """Seconds the emulator's clock runs ahead of real time."""
+        return self.clock.offset_seconds
+
+    def advance_clock(self, seconds: float) -> datetime:
+        """Move every org's clock ``seconds`` forward (e.g. 3600: "an hour later").
+
+        What the time jump implies happens: tokens older than their lifetime expire,
+        recycle-bin records older than 15 days are purged. Returns the new now.
+        """
+        now = self.clock.advance(seconds)
+        self._expire_recycle_bins()
+        return now
+
+    def set_clock_offset(self, seconds: float) -> datetime:
+        """Set the clock ``seconds`` (>= 0) ahead of real time; 0 resets it."""
+        now = self.clock.set_offset(seconds)
+        self._expire_recycle_bins()
+        return now
+
+    def _expire_recycle_bins(self) -> None:
+        for org in self.all_orgs():
+            org.expire_recycle_bin()
 
     def _publish(self, org: Org) -> None:
         org.base_url = self.base_url if self.port else ""

@@ -72,7 +72,11 @@ def _org_for_client(registry: Registry, client_id: str) -> Org:
 def _check_secret(org: Org, secret: str | None, required: bool = True) -> None:
     if secret is None and not required:
         return
-    if secret is None or not hmac.compare_digest(secret, org.client_secret):
+    # Bytes, not str: compare_digest refuses non-ASCII text, and Salesforce answers
+    # any wrong secret, whatever its characters, with invalid_client.
+    if secret is None or not hmac.compare_digest(
+        secret.encode("utf-8", "surrogatepass"), org.client_secret.encode("utf-8")
+    ):
         raise OAuthError("invalid_client", "invalid client credentials")
 
 
@@ -100,7 +104,7 @@ def token_response(
             user_id, client_id or org.client_id, scope
         )
     access = org.tokens.issue_access(user_id, org.faults.token_lifetime, refresh_token)
-    issued_at = str(int(time.time() * 1000))
+    issued_at = str(int(org.clock.time() * 1000))
     identity = f"{org.base_url}/id/{org.organization_id}/{user_id}"
     signature = base64.b64encode(
         hmac.new(
@@ -143,7 +147,7 @@ def _grant_password(
     password = form.get("password", "")
     if user is None or password not in (
         org.password,
-        org.password + org.security_token,
+        org.password + org.security_token_for(user["Id"]),
     ):
         raise OAuthError("invalid_grant", "authentication failure")
     _active_user(org, user["Id"])
@@ -176,7 +180,10 @@ def _pkce_ok(code: AuthCode, verifier: str | None) -> bool:
         expected = base64.urlsafe_b64encode(digest).decode().rstrip("=")
     else:
         expected = verifier
-    return hmac.compare_digest(expected, code.code_challenge)
+    return hmac.compare_digest(
+        expected.encode("utf-8", "surrogatepass"),
+        code.code_challenge.encode("utf-8", "surrogatepass"),
+    )
 
 
 def _grant_authorization_code(
@@ -227,6 +234,7 @@ def _grant_jwt(
         expires = float(claims.get("exp", 0))
     except (TypeError, ValueError):
         raise OAuthError("invalid_grant", "invalid assertion") from None
+    # Real time, not the org clock: the client stamped exp with its own clock.
     if expires + JWT_CLOCK_SKEW < time.time():
         raise OAuthError("invalid_grant", "expired authorization code")
     user = org.user_by_username(str(claims.get("sub", "")))
@@ -353,7 +361,7 @@ def _issue_code(org: Org, params: dict[str, str], user_id: str) -> Response:
         code_challenge=params.get("code_challenge") or None,
         code_challenge_method=params.get("code_challenge_method") or None,
         scope=params.get("scope") or "api refresh_token",
-        expires_at=time.time() + CODE_LIFETIME,
+        expires_at=org.clock.time() + CODE_LIFETIME,
     )
     value = org.tokens.issue_code(code)
     out = {"code": value}
@@ -421,7 +429,7 @@ def introspect(registry: Registry, request: Request) -> Response:
     if org is not client_org:
         return Response.json({"active": False})
     access = org.tokens.access.get(token_value)
-    if access is not None and access.expires_at > time.time():
+    if access is not None and access.expires_at > org.clock.time():
         user = org.user(access.user_id) or {}
         return Response.json(
             {

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import re
 import secrets
@@ -12,6 +15,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from salesforce_emulator import recycle_bin, system_objects
+from salesforce_emulator.clock import Clock
 from salesforce_emulator.errors import FieldValueError, RecordFailure
 from salesforce_emulator.faults import Faults
 from salesforce_emulator.ids import (
@@ -24,12 +29,12 @@ from salesforce_emulator.ids import (
 from salesforce_emulator.schema import FieldDef, ObjectDef
 from salesforce_emulator.store import Record, Store
 from salesforce_emulator.tokens import TokenStore
-from salesforce_emulator.values import now_text
 from salesforce_emulator.writer import ExtRef, Writer, format_auto_number
 
 ORG_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,39}\Z")
 DEFAULT_API_VERSION = "59.0"
 MAX_CURSORS = 500
+API_WINDOW_SECONDS = 24 * 3600
 
 DEMO_USERS = (
     ("Ada", "Lovelace", "ada.lovelace@example.com", "alove"),
@@ -41,6 +46,12 @@ ACCOUNT_RECORD_TYPES = (
     ("Partner", "Partner Account"),
 )
 SEEDED_OBJECTS = frozenset({"user", "recordtype", "group"})
+
+
+def _new_organization_id(pod: str) -> str:
+    """A random 18-character Organization Id on ``pod``."""
+    serial = encode_base62(secrets.randbelow(62**9), 9)
+    return to18(f"00D{pod}0{serial}")
 
 
 class Cursor:
@@ -56,19 +67,25 @@ class Cursor:
 
 
 class OrgCatalog:
-    """The SOQL engine's view of an org: raw records, no copies (read-only use)."""
+    """The SOQL engine's view of an org: raw records, no copies (read-only use).
+
+    It also serves the system objects computed from the org (Organization,
+    EntityDefinition, FieldDefinition; see system_objects.py), which have no table.
+    """
 
     def __init__(self, org: Org) -> None:
         self._org = org
 
     def object_def(self, name: str) -> ObjectDef | None:
-        return self._org.object_def(name)
+        return self._org.object_def(name) or system_objects.object_def(name)
 
     def records(
         self, sobject: str, *, include_deleted: bool
     ) -> Iterable[dict[str, Any]]:
         table = self._org.store.tables.get(sobject.lower())
         if table is None:
+            if system_objects.object_def(sobject) is not None:
+                return system_objects.rows(self._org, sobject)
             return ()
         if include_deleted:
             return table.rows.values()
@@ -76,6 +93,8 @@ class OrgCatalog:
 
     def get(self, sobject: str, record_id: str) -> dict[str, Any] | None:
         table = self._org.store.tables.get(sobject.lower())
+        if table is None and system_objects.object_def(sobject) is not None:
+            return system_objects.get(self._org, sobject, record_id)
         return None if table is None else table.rows.get(record_id)
 
 
@@ -90,10 +109,14 @@ class Org:
         path: Path | None = None,
         taken_pods: Iterable[str] = (),
         page_size: int = 2000,
+        clock: Clock | None = None,
     ) -> None:
         if not ORG_NAME.match(name):
             raise ValueError(f"invalid org name {name!r} (letters, digits, - and _)")
         self.name = name
+        # Every timestamp of this org comes from this clock (shared by an Emulator).
+        self.clock = clock or Clock()
+        self.delete_log = recycle_bin.DeleteLog(self.clock.now_text())
         self.objects = objects
         self.page_size = page_size
         self.faults = Faults()
@@ -108,6 +131,9 @@ class Org:
         self.ca_file = ""
         self.api_version = DEFAULT_API_VERSION
         self._api_calls = 0
+        # The daily allowance (DailyApiRequests) is counted per 24 hours of the clock.
+        self._window_calls = 0
+        self._window_start = self.clock.time()
         self._counter_lock = threading.Lock()
         self._writers: dict[str, Writer] = {}
         self._auto_numbers: dict[str, int] = {}
@@ -118,8 +144,11 @@ class Org:
         self.jwt_keys: list[str] = []
         self.redirect_uris: list[str] = []
         self.auto_approve = False
+        # A sandbox copy of the org named sandbox_of (see sandbox.py).
+        self.is_sandbox = False
+        self.sandbox_of: str | None = None
         self._bootstrap(set(taken_pods))
-        self.tokens = TokenStore(self.organization_id, self.store)
+        self.tokens = TokenStore(self.organization_id, self.store, self.clock.time)
 
     # -- identity and persistence -------------------------------------------------------
 
@@ -130,8 +159,7 @@ class Org:
             return
         pod = random_pod(taken_pods)
         self.ids = IdSpace(pod)
-        serial = encode_base62(secrets.randbelow(62**9), 9)
-        self.organization_id = to18(f"00D{pod}0{serial}")
+        self.organization_id = _new_organization_id(pod)
         self.client_id = "3MVG9" + secrets.token_urlsafe(60).replace("-", "A").replace(
             "_", "z"
         )
@@ -153,7 +181,12 @@ class Org:
         self.security_token = identity["security_token"]
         self.integration_user_id = identity["integration_user_id"]
         self.jwt_keys = list(identity.get("jwt_keys", []))
+        self.is_sandbox = bool(identity.get("is_sandbox", False))
+        self.sandbox_of = identity.get("sandbox_of")
         self._auto_numbers = json.loads(meta.get("auto_numbers", "{}"))
+        self.delete_log = recycle_bin.DeleteLog.from_meta(
+            meta.get(recycle_bin.META_KEY), self.clock.now_text()
+        )
         self.store.load()
 
     def _save_identity(self) -> None:
@@ -165,10 +198,34 @@ class Org:
             "security_token": self.security_token,
             "integration_user_id": self.integration_user_id,
             "jwt_keys": self.jwt_keys,
+            "is_sandbox": self.is_sandbox,
+            "sandbox_of": self.sandbox_of,
         }
         self.store.set_meta("organization_id", self.organization_id)
         self.store.set_meta("identity", json.dumps(identity))
         self._save_counters()
+
+    def start_as_sandbox_of(self, source: Org) -> None:
+        """Take the identity of a just-copied (or just-refreshed) sandbox of ``source``.
+
+        Called by ``sandbox.copy_org`` once the records are copied: a new Organization
+        Id, the source's integration user and auto-number counters, no session, an
+        empty delete log. Login credentials stay (see sandbox.py).
+        """
+        self.is_sandbox = True
+        self.sandbox_of = source.name
+        self.organization_id = _new_organization_id(self.ids.pod)
+        self.integration_user_id = source.integration_user_id
+        self._auto_numbers = dict(source._auto_numbers)
+        self.store.delete_tokens("access")
+        self.store.delete_tokens("refresh")
+        self.tokens = TokenStore(self.organization_id, self.store, self.clock.time)
+        self.delete_log.reset(self.clock.now_text())
+        self.cursors.clear()
+        self.jobs.clear()
+        self.reset_api_calls()
+        with self.store.transaction():
+            self._save_identity()
 
     def _save_counters(self) -> None:
         for key, value in self._counter_meta().items():
@@ -178,11 +235,12 @@ class Org:
         return {
             "id_counter": str(self.ids.counter),
             "auto_numbers": json.dumps(self._auto_numbers),
+            **self.delete_log.meta(),
         }
 
     def _seed_users(self) -> str:
         users = self.writer("User")
-        now = now_text()
+        now = self.clock.now_text()
         integration = {
             "FirstName": "Integration",
             "LastName": "User",
@@ -213,7 +271,7 @@ class Org:
 
     def _seed_record_types(self) -> None:
         writer = self.writer("RecordType")
-        now = now_text()
+        now = self.clock.now_text()
         for developer_name, label in ACCOUNT_RECORD_TYPES:
             values = {
                 "Name": label,
@@ -370,6 +428,7 @@ class Org:
             ]
             for child_id in ids:
                 child.delete(child_id, user_id, now)
+                self.delete_log.note_cascade(child_id, record_id)
 
     def cascade_hard_delete(self, obj: ObjectDef, record_id: str) -> None:
         for child_name, field_def in self._cascades.get(obj.name.lower(), ()):
@@ -392,7 +451,15 @@ class Org:
     @api_calls.setter
     def api_calls(self, value: int) -> None:
         with self._counter_lock:
-            self._api_calls = int(value)
+            self._api_calls = self._window_calls = int(value)
+            self._window_start = self.clock.time()
+
+    @property
+    def api_calls_in_window(self) -> int:
+        """Calls counted against the daily allowance: those of the current 24-hour
+        window of the org's clock, which starts at a reset (or a set ``api_calls``) and
+        again with the first call made 24 hours or more after its start."""
+        return self._window_calls
 
     def reset_api_calls(self) -> None:
         self.api_calls = 0
@@ -400,11 +467,15 @@ class Org:
     def count_api_call(self) -> bool:
         """Count one call; False when it exceeds the daily allowance."""
         with self._counter_lock:
+            now = self.clock.time()
+            if now - self._window_start >= API_WINDOW_SECONDS:
+                self._window_start, self._window_calls = now, 0
             self._api_calls += 1
-            return self._api_calls <= self.faults.api_limit
+            self._window_calls += 1
+            return self._window_calls <= self.faults.api_limit
 
     def limit_info(self) -> str:
-        return f"api-usage={self._api_calls}/{self.faults.api_limit}"
+        return f"api-usage={self._window_calls}/{self.faults.api_limit}"
 
     # -- tokens ------------------------------------------------------------------------
 
@@ -437,6 +508,29 @@ class Org:
 
     def user(self, user_id: str) -> Record | None:
         return self.store.tables["user"].rows.get(user_id)
+
+    def security_token_for(self, user_id: str) -> str:
+        """The security token of one user (appended to the password at SOAP login).
+
+        Each user has their own, derived from the org's secret so nothing more needs
+        saving; the integration user's is the org's own token.
+        """
+        if user_id == self.integration_user_id:
+            return self.security_token
+        digest = hmac.new(
+            self.security_token.encode(), user_id.encode(), hashlib.sha256
+        ).digest()
+        return base64.urlsafe_b64encode(digest[:18]).decode()
+
+    def security_tokens(self) -> dict[str, str]:
+        """Username -> security token of every user (printed at start)."""
+        with self.store.lock:
+            users = list(self.store.tables["user"].rows.values())
+        return {
+            str(u["Username"]): self.security_token_for(u["Id"])
+            for u in users
+            if not u["IsDeleted"]
+        }
 
     # -- query cursors -----------------------------------------------------------------
 
@@ -477,14 +571,14 @@ class Org:
             return writer.insert(
                 self._prepared(writer, values, True),
                 self.integration_user_id,
-                now_text(),
+                self.clock.now_text(),
             )
 
     def insert_many(self, sobject: str, rows: Iterable[Mapping[str, Any]]) -> list[str]:
         """Create many records in one transaction (all or none); returns their ids."""
         with self.store.savepoint() as journal:
             writer = self.writer(sobject)
-            now = now_text()
+            now = self.clock.now_text()
             ids = []
             try:
                 for values in rows:
@@ -507,7 +601,7 @@ class Org:
                 record_id,
                 self._prepared(writer, values, False),
                 self.integration_user_id,
-                now_text(),
+                self.clock.now_text(),
             )
 
     def upsert(
@@ -525,13 +619,15 @@ class Org:
                 field_def,
                 self._prepared(writer, values, False),
                 self.integration_user_id,
-                now_text(),
+                self.clock.now_text(),
             )
 
     def delete(self, sobject: str, record_id: str) -> None:
         """Soft delete (IsDeleted = true, visible to queryAll)."""
         with self.store.transaction():
-            self.writer(sobject).delete(record_id, self.integration_user_id, now_text())
+            self.writer(sobject).delete(
+                record_id, self.integration_user_id, self.clock.now_text()
+            )
 
     def get(self, sobject: str, record_id: str) -> dict[str, Any] | None:
         """A copy of a record (deleted ones included), or None."""
@@ -570,8 +666,34 @@ class Org:
                 self.catalog,
                 api_version=self.api_version,
                 include_deleted=include_deleted,
+                now=self.clock.now(),
             )
         return result.records
+
+    # -- recycle bin (see recycle_bin.py) -----------------------------------------------
+
+    def recycle_bin(self, sobject: str | None = None) -> list[dict[str, Any]]:
+        """Copies of the records in the recycle bin (deleted, not yet purged)."""
+        with self.store.lock:
+            return [dict(r) for r in recycle_bin.in_recycle_bin(self, sobject)]
+
+    def empty_recycle_bin(self, ids: Iterable[str] | None = None) -> list[str]:
+        """Purge the recycle bin, or only these records (and children deleted with
+        them): gone from queryAll for good, still reported by Get Deleted within its
+        window. Returns the purged ids; RecordFailure if an id is not in the bin."""
+        return recycle_bin.empty(self, ids)
+
+    def undelete(self, ids: Iterable[str]) -> list[str]:
+        """Restore records from the recycle bin, with the master-detail children
+        deleted with them (all or none); returns the restored ids."""
+        return recycle_bin.undelete(
+            self, ids, self.integration_user_id, self.clock.now_text()
+        )
+
+    def expire_recycle_bin(self) -> list[str]:
+        """Purge what has been in the recycle bin for over 15 days by this org's clock
+        (run when the emulator clock moves); returns the purged ids."""
+        return recycle_bin.expire(self, self.clock.now())
 
     def reset_data(self) -> None:
         """Delete every record except users, record types and groups; clear cursors and
@@ -582,6 +704,7 @@ class Org:
                     continue
                 for record_id in list(table.rows):
                     self.store.remove(table, record_id)
+            self.delete_log.reset(self.clock.now_text())
         self.cursors.clear()
         self.jobs.clear()
         self.faults.reset()
@@ -602,9 +725,13 @@ class Org:
             "user_id": self.integration_user_id,
             "username": user.get("Username"),
             "password": self.password,
+            "security_token": self.security_token_for(self.integration_user_id),
+            "security_tokens": self.security_tokens(),
             "ca_file": self.ca_file,
             "api_version": self.api_version,
             "control_url": f"{self.base_url}/__emulator__/orgs/{self.name}",
+            "is_sandbox": self.is_sandbox,
+            "sandbox_of": self.sandbox_of,
         }
 
     def iter_objects(self) -> Iterator[ObjectDef]:

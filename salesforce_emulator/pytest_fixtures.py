@@ -12,7 +12,8 @@ Fixtures:
 ``sf_emulator``        session-scoped in-memory ``Emulator`` with orgs "source" and
                        "target", started once per test session
 ``sf_emulator_clean``  the same emulator, with both orgs' data (except users and record
-                       types), faults and API counters reset before the test
+                       types), faults and API counters reset and its clock set back to
+                       real time before the test
 ``sf_source_org``      ``Org`` "source" (after the reset)
 ``sf_target_org``      ``Org`` "target" (after the reset)
 ``sf_http_session``    requests.Session trusting the emulator CA (trust_env off)
@@ -47,6 +48,7 @@ def sf_emulator() -> Iterator[Emulator]:
 
 @pytest.fixture
 def sf_emulator_clean(sf_emulator: Emulator) -> Emulator:
+    sf_emulator.set_clock_offset(0)
     for org in sf_emulator.all_orgs():
         org.reset_data()
     return sf_emulator

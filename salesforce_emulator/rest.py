@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from salesforce_emulator import describe
+from salesforce_emulator import collection_limits, describe
+from salesforce_emulator import resources as resources_module
 from salesforce_emulator import soql as soql_engine
 from salesforce_emulator.errors import (
     ApiError,
@@ -19,9 +20,9 @@ from salesforce_emulator.ids import normalize_id
 from salesforce_emulator.org import Cursor, Org
 from salesforce_emulator.routing import Router
 from salesforce_emulator.schema import FieldDef, ObjectDef
+from salesforce_emulator.soql.column_info import column_metadata
 from salesforce_emulator.store import Record
 from salesforce_emulator.transport import Request, Response, decode_plus
-from salesforce_emulator.values import format_datetime, now_text, parse_datetime
 from salesforce_emulator.writer import Writer
 
 MAX_COLLECTION = 200
@@ -39,25 +40,18 @@ def org_of(request: Request) -> Org:
     return request.org
 
 
+def now_text(request: Request) -> str:
+    """Now by the clock of the request's org (shared by the emulator's orgs)."""
+    return org_of(request).clock.now_text()
+
+
 def base(request: Request) -> str:
     return f"/services/data/v{request.version}"
 
 
 def api_versions() -> list[dict[str, str]]:
     """``GET /services/data/``: versions 31.0 .. 62.0 with release labels."""
-    seasons = ("Winter", "Spring", "Summer")
-    versions = []
-    for number in range(31, 63):
-        offset = number - 59
-        label = f"{seasons[offset % 3]} '{24 + offset // 3:02d}"
-        versions.append(
-            {
-                "label": label,
-                "url": f"/services/data/v{number}.0",
-                "version": f"{number}.0",
-            }
-        )
-    return versions
+    return resources_module.api_versions()
 
 
 # -- helpers ------------------------------------------------------------------------------
@@ -179,35 +173,30 @@ def multiple_choices(request: Request, obj: ObjectDef, ids: list[str]) -> Respon
 
 
 def resources(request: Request, **_: str) -> Response:
-    root = base(request)
-    names = (
-        "sobjects",
-        "query",
-        "queryAll",
-        "limits",
-        "composite",
-        "jobs",
-        "search",
-        "recent",
-        "tooling",
-        "analytics",
-        "connect",
-        "ui-api",
-    )
-    return Response.json({name: f"{root}/{name}" for name in names})
+    org = org_of(request)
+    identity = f"{org.base_url}/id/{org.organization_id}/{request.user_id}"
+    return Response.json(resources_module.resource_list(request.version, identity))
 
 
 def global_describe(request: Request, **_: str) -> Response:
     return Response.json(describe.global_describe(org_of(request), request.version))
 
 
+def describable_or_404(request: Request, name: str) -> ObjectDef:
+    """An object of the org, or one of the read-only system objects."""
+    obj = org_of(request).catalog.object_def(name)
+    if obj is None:
+        raise not_found()
+    return obj
+
+
 def basic_info(request: Request, sobject: str, **_: str) -> Response:
-    obj = object_or_404(request, sobject)
+    obj = describable_or_404(request, sobject)
     return Response.json(describe.basic_info(org_of(request), obj, request.version))
 
 
 def sobject_describe(request: Request, sobject: str, **_: str) -> Response:
-    obj = object_or_404(request, sobject)
+    obj = describable_or_404(request, sobject)
     with org_of(request).store.lock:
         data = describe.sobject_describe(org_of(request), obj, request.version)
     return Response.json(data)
@@ -222,7 +211,7 @@ def create(request: Request, sobject: str, **_: str) -> Response:
     with org.store.transaction():
         values = prepare(writer, request.json(), for_create=True)
         try:
-            record_id = writer.insert(values, request.user_id, now_text())
+            record_id = writer.insert(values, request.user_id, now_text(request))
         except RecordFailure as failure:
             raise ApiError.from_failure(failure) from None
         request.wrote = True
@@ -268,7 +257,7 @@ def update_row(request: Request, sobject: str, ref: str, **_: str) -> Response:
                 400, "INVALID_ID_FIELD", "The Id in the body does not match the URL"
             )
         try:
-            writer.update(record["Id"], values, request.user_id, now_text())
+            writer.update(record["Id"], values, request.user_id, now_text(request))
         except RecordFailure as failure:
             raise ApiError.from_failure(failure, record_status(failure)) from None
         request.wrote = True
@@ -283,7 +272,7 @@ def delete_row(request: Request, sobject: str, ref: str, **_: str) -> Response:
     org = org_of(request)
     with org.store.transaction():
         record = locate(request, obj, ref)
-        org.writer(obj.name).delete(record["Id"], request.user_id, now_text())
+        org.writer(obj.name).delete(record["Id"], request.user_id, now_text(request))
         request.wrote = True
     return Response.empty()
 
@@ -340,7 +329,7 @@ def _apply_upsert(
     values: dict[str, Any],
     ids: list[str],
 ) -> Response:
-    now = now_text()
+    now = now_text(request)
     try:
         if ids:
             if field_def.name in values and not field_def.updateable:
@@ -379,54 +368,9 @@ def delete_by_ext_id(
             raise not_found()
         if len(ids) > 1:
             return multiple_choices(request, obj, ids)
-        org.writer(obj.name).delete(ids[0], request.user_id, now_text())
+        org.writer(obj.name).delete(ids[0], request.user_id, now_text(request))
         request.wrote = True
     return Response.empty()
-
-
-def _window(request: Request) -> tuple[str, str]:
-    start, end = request.param("start"), request.param("end")
-    if not start or not end:
-        raise ApiError(400, "MISSING_ARGUMENT", "start and end are required")
-    moments = [parse_datetime(start), parse_datetime(end)]
-    if moments[0] is None or moments[1] is None:
-        raise ApiError(
-            400, "INVALID_REPLICATION_DATE", "start and end must be datetimes"
-        )
-    return format_datetime(moments[0]), format_datetime(moments[1])
-
-
-def deleted_rows(request: Request, sobject: str, **_: str) -> Response:
-    obj = object_or_404(request, sobject)
-    start, end = _window(request)
-    table = org_of(request).store.tables[obj.name.lower()]
-    with org_of(request).store.lock:
-        rows = [
-            {"id": r["Id"], "deletedDate": r["SystemModstamp"]}
-            for r in table.rows.values()
-            if r["IsDeleted"] and start <= r["SystemModstamp"] <= end
-        ]
-    earliest = min((r["deletedDate"] for r in rows), default=start)
-    return Response.json(
-        {
-            "deletedRecords": rows,
-            "earliestDateAvailable": earliest,
-            "latestDateCovered": end,
-        }
-    )
-
-
-def updated_rows(request: Request, sobject: str, **_: str) -> Response:
-    obj = object_or_404(request, sobject)
-    start, end = _window(request)
-    table = org_of(request).store.tables[obj.name.lower()]
-    with org_of(request).store.lock:
-        ids = [
-            r["Id"]
-            for r in table.rows.values()
-            if not r["IsDeleted"] and start <= r["SystemModstamp"] <= end
-        ]
-    return Response.json({"ids": ids, "latestDateCovered": end})
 
 
 # -- query ----------------------------------------------------------------------------------
@@ -453,18 +397,23 @@ def run_query(request: Request, *, include_deleted: bool) -> Response:
     org = org_of(request)
     try:
         query = soql_engine.parse(text)
+        if (request.param("columns") or "").lower() == "true":
+            # The columns the query would answer, without running it.
+            return Response.json(column_metadata(query, org.catalog))
         with org.store.lock:
             result = soql_engine.execute(
                 query,
                 org.catalog,
                 api_version=request.version,
                 include_deleted=include_deleted,
+                now=org.clock.now(),
             )
     except soql_engine.SoqlError as error:
         raise soql_error(error) from None
-    if result.is_count:
+    if result.is_count or result.is_aggregate:
+        # Aggregate queries have no query locator: every row in one answer.
         return Response.json(
-            {"totalSize": result.total_size, "done": True, "records": []}
+            {"totalSize": result.total_size, "done": True, "records": result.records}
         )
     cursor = Cursor(result.records, result.total_size, query.sobject)
     kind = "queryAll" if include_deleted else "query"
@@ -527,6 +476,7 @@ def _collection_body(request: Request) -> tuple[list[Any], bool]:
             "EXCEEDED_ID_LIMIT",
             "record limit reached. cannot submit more than 200 records into this call",
         )
+    collection_limits.check_chunks(records)
     return records, bool(body.get("allOrNone", False))
 
 
@@ -610,7 +560,7 @@ def _prepare_all(
 
 def collection_create(request: Request, **_: str) -> Response:
     records, all_or_none = _collection_body(request)
-    user_id, now = request.user_id, now_text()
+    user_id, now = request.user_id, now_text(request)
 
     def insert(
         writer: Writer, raw: Any, values: dict[str, Any] | RecordFailure
@@ -639,7 +589,7 @@ def _raw_id(raw: Any) -> Any:
 
 def collection_update(request: Request, **_: str) -> Response:
     records, all_or_none = _collection_body(request)
-    user_id, now = request.user_id, now_text()
+    user_id, now = request.user_id, now_text(request)
 
     def update(
         writer: Writer, raw: Any, values: dict[str, Any] | RecordFailure
@@ -671,7 +621,7 @@ def collection_upsert(request: Request, sobject: str, field: str, **_: str) -> R
     obj = object_or_404(request, sobject)
     field_def = ext_field_or_404(obj, field)
     records, all_or_none = _collection_body(request)
-    user_id, now = request.user_id, now_text()
+    user_id, now = request.user_id, now_text(request)
 
     def upsert(
         writer: Writer, raw: Any, values: dict[str, Any] | RecordFailure
@@ -706,7 +656,7 @@ def collection_delete(request: Request, **_: str) -> Response:
         )
     all_or_none = (request.param("allOrNone") or "false").lower() == "true"
     org = org_of(request)
-    user_id, now = request.user_id, now_text()
+    user_id, now = request.user_id, now_text(request)
 
     def delete(raw_id: str) -> dict[str, Any]:
         record_id = normalize_id(raw_id)
@@ -796,7 +746,7 @@ def limits(request: Request, **_: str) -> Response:
     return Response.json(
         {
             "ConcurrentAsyncGetReportInstances": entry(200, 0),
-            "DailyApiRequests": entry(limit, org.api_calls),
+            "DailyApiRequests": entry(limit, org.api_calls_in_window),
             "DailyAsyncApexExecutions": entry(250000, 0),
             "DailyBulkApiBatches": entry(15000, ingest_jobs),
             "DailyBulkV2QueryFileStorageMB": entry(976562, 0),
@@ -825,15 +775,15 @@ def record_count(request: Request, **_: str) -> Response:
 
 
 def build_router() -> Router:
-    from salesforce_emulator import bulk
+    from salesforce_emulator import bulk, replication, tooling
 
     router = Router()
     router.add("", GET=resources)
     router.add("sobjects", GET=global_describe)
     router.add("sobjects/{sobject}", GET=basic_info, POST=create)
     router.add("sobjects/{sobject}/describe", GET=sobject_describe)
-    router.add("sobjects/{sobject}/deleted", GET=deleted_rows)
-    router.add("sobjects/{sobject}/updated", GET=updated_rows)
+    router.add("sobjects/{sobject}/deleted", GET=replication.get_deleted)
+    router.add("sobjects/{sobject}/updated", GET=replication.get_updated)
     router.add(
         "sobjects/{sobject}/{ref}",
         GET=get_row,
@@ -866,4 +816,5 @@ def build_router() -> Router:
     router.add("limits", GET=limits)
     router.add("limits/recordCount", GET=record_count)
     bulk.add_routes(router)
+    tooling.add_routes(router)
     return router

@@ -27,6 +27,18 @@ TEXT_TYPES = frozenset(
     }
 )
 NUMBER_TYPES = frozenset({"int", "long", "double", "currency", "percent"})
+# Types describe reports as groupable: false (SOQL refuses them in GROUP BY).
+NOT_GROUPABLE_TYPES = frozenset(
+    {
+        "textarea",
+        "double",
+        "currency",
+        "percent",
+        "datetime",
+        "multipicklist",
+        "encryptedstring",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -67,6 +79,13 @@ class FieldDef:
         return self.type == "reference"
 
     @property
+    def groupable(self) -> bool:
+        """Whether SOQL may GROUP BY this field (describe's ``groupable``)."""
+        if self.type == "textarea":
+            return self.length <= 255  # long text areas cannot be grouped
+        return self.type not in NOT_GROUPABLE_TYPES
+
+    @property
     def required_on_create(self) -> bool:
         """Whether a create must supply a value (describe's derived rule)."""
         return self.createable and not self.nillable and not self.defaulted_on_create
@@ -79,6 +98,10 @@ class ObjectDef:
     label: str = ""
     label_plural: str = ""
     custom: bool = False
+    # System objects computed from the org (Organization...): queryable, not writable.
+    read_only: bool = False
+    # Stored like Salesforce's setup entities, whose SOQL is limited (restrictions.py).
+    setup_storage: bool = False
     fields: dict[str, FieldDef] = field(
         default_factory=dict
     )  # keyed by lower-case name

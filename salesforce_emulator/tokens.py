@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from salesforce_emulator.store import Store
@@ -40,9 +41,13 @@ class AuthCode:
 class TokenStore:
     """Tokens of one org; access and refresh tokens persist with the org's store."""
 
-    def __init__(self, org_id: str, store: Store) -> None:
+    def __init__(
+        self, org_id: str, store: Store, clock: Callable[[], float] = time.time
+    ) -> None:
         self.prefix = org_id[:15] + "!"
         self.store = store
+        # Expiry follows the org's clock: moving it past a token's lifetime expires it.
+        self._time = clock
         self._lock = threading.Lock()
         self.access: dict[str, AccessToken] = {}
         self.refresh: dict[str, RefreshToken] = {}
@@ -57,7 +62,7 @@ class TokenStore:
         self, user_id: str, lifetime: float, refresh_token: str | None = None
     ) -> str:
         token = self.prefix + secrets.token_urlsafe(72)
-        info = AccessToken(user_id, time.time() + lifetime, refresh_token)
+        info = AccessToken(user_id, self._time() + lifetime, refresh_token)
         with self._lock:
             self._prune()
             self.access[token] = info
@@ -82,14 +87,14 @@ class TokenStore:
         """Remove and return a code (single use) unless unknown or expired."""
         with self._lock:
             code = self.codes.pop(value, None)
-        if code is None or code.expires_at < time.time():
+        if code is None or code.expires_at < self._time():
             return None
         return code
 
     def user_for(self, token: str) -> str | None:
         """The user id of a valid access token, else None."""
         info = self.access.get(token)
-        if info is None or info.expires_at <= time.time():
+        if info is None or info.expires_at <= self._time():
             return None
         return info.user_id
 
@@ -115,7 +120,7 @@ class TokenStore:
         self.store.delete_tokens("access")
 
     def _prune(self) -> None:
-        now = time.time()
+        now = self._time()
         if len(self.access) < 1000:
             return
         for token in [t for t, i in self.access.items() if i.expires_at <= now]:

@@ -38,10 +38,6 @@ def format_datetime(moment: datetime) -> str:
     )
 
 
-def now_text() -> str:
-    return format_datetime(datetime.now(UTC))
-
-
 def parse_datetime(value: str) -> datetime | None:
     """Parse an ISO 8601 date or datetime (naive means UTC); None if invalid."""
     try:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from salesforce_emulator.errors import FieldValueError, RecordError, RecordFailure
 from salesforce_emulator.ids import normalize_id
+from salesforce_emulator.recycle_bin import deletion_date
 from salesforce_emulator.schema import FieldDef, ObjectDef
 from salesforce_emulator.store import Record, Table
 from salesforce_emulator.values import Converter, json_converter
@@ -287,12 +288,17 @@ class Writer:
         return str(record["Id"])
 
     def hard_delete(self, raw_id: Any) -> str:
+        """Delete for good, bypassing the recycle bin; Get Deleted still reports it."""
         record_id = self._own_id(raw_id)
-        if record_id not in self.table.rows:
+        record = self.table.rows.get(record_id)
+        if record is None:
             raise RecordFailure.of(
                 "INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id"
             )
         self.org.store.remove(self.table, record_id)
+        self.org.delete_log.add(
+            self.obj.name, record_id, deletion_date(record, self.org.clock.now_text())
+        )
         self.org.cascade_hard_delete(self.obj, record_id)
         return record_id
 

@@ -31,6 +31,13 @@ def _fast_password_hasher(settings: pytest.FixtureRequest) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # type: ignore[attr-defined]
 
 
+@pytest.fixture(autouse=True)
+def _plain_http(settings: pytest.FixtureRequest) -> None:
+    """The test client and the live server speak plain http; production redirects
+    it to https (tests/test_security.py checks the production settings)."""
+    settings.SECURE_SSL_REDIRECT = False  # type: ignore[attr-defined]
+
+
 @pytest.fixture
 def staff_user(db: None) -> User:
     return User.objects.create_superuser("admin", "admin@example.com", "password")

@@ -11,6 +11,8 @@ from django.test import Client
 from django.urls import reverse
 
 from migrations_app.models import Org, RecordIssue, RecordMapping, Run, Strategy
+from migrations_app.salesforce.client import Identity
+from migrations_app.services.orgs import OrgReport
 
 pytestmark = pytest.mark.django_db
 
@@ -123,9 +125,30 @@ def test_mappings_are_read_only(
     assert mapping.target_id == "0030B0000000001AAA"
 
 
+def passing_report(org: Org) -> OrgReport:
+    return OrgReport(
+        identity=Identity(
+            organization_id="00D000000000001AAA", user_id="005", username="u@x"
+        ),
+        instance_url="https://instance.example.com",
+        api_version=org.api_version,
+        api_versions=["59.0"],
+        is_sandbox=True,
+        allowance=None,
+    )
+
+
 def test_saving_an_org_with_a_blank_secret_keeps_the_stored_one(
-    client: Client, staff_user: User, populated: dict[str, Any]
+    client: Client,
+    staff_user: User,
+    populated: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # Saving tests the org; tests/integration/test_org_admin.py does it for real.
+    monkeypatch.setattr(
+        "migrations_app.services.orgs.org_inspect",
+        lambda org: passing_report(org),
+    )
     client.force_login(staff_user)
     org = populated["org"]
     url = reverse("admin:migrations_app_org_change", args=[org.pk])

@@ -527,8 +527,8 @@ def test_command_refuses_an_invalid_file_with_the_problems(tmp_path: Path) -> No
         call_command("template_import", str(path))
 
     assert str(caught.value) == (
-        f"{path} is not a valid template:\n"
-        '  objects[0].fields[3]: "Last Name" is not a valid field API name'
+        f"{path} is not a valid template: "
+        'objects[0].fields[3]: "Last Name" is not a valid field API name'
     )
     assert not Template.objects.exists()
 

@@ -29,10 +29,18 @@ def conjunction(conditions: Sequence[str]) -> str:
     return " AND ".join(f"({condition})" for condition in conditions if condition)
 
 
-def select(sobject: str, fields: Sequence[str], conditions: Sequence[str] = ()) -> str:
+def select(
+    sobject: str,
+    fields: Sequence[str],
+    conditions: Sequence[str] = (),
+    *,
+    order_by: str = "",
+) -> str:
     soql = f"SELECT {', '.join(fields)} FROM {sobject}"
     where = conjunction(conditions)
-    return f"{soql} WHERE {where}" if where else soql
+    if where:
+        soql += f" WHERE {where}"
+    return f"{soql} ORDER BY {order_by}" if order_by else soql
 
 
 def hierarchy_level(lookup: str, relationship: str, level: int) -> str:

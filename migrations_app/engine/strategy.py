@@ -33,10 +33,16 @@ class Decision:
     action: Action
     target_id: str | None = None
     candidates: tuple[str, ...] = ()
+    # Ambiguous because another source record has the same single twin.
+    contested: bool = False
 
 
 def decide(
-    strategy: Strategy, *, mapping: Mapped | None, matches: Sequence[str] = ()
+    strategy: Strategy,
+    *,
+    mapping: Mapped | None,
+    matches: Sequence[str] = (),
+    contested: bool = False,
 ) -> Decision:
     """Decide insert, update, adopt or ambiguous for one source record.
 
@@ -51,6 +57,8 @@ def decide(
         return Decision(Action.UPDATE, mapping.target_id)
     if strategy is Strategy.VEID or not matches:
         return Decision(Action.INSERT)
+    if contested:
+        return Decision(Action.AMBIGUOUS, candidates=tuple(matches), contested=True)
     if len(matches) == 1:
         return Decision(Action.ADOPT, matches[0])
     return Decision(Action.AMBIGUOUS, candidates=tuple(matches))

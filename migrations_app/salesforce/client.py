@@ -13,6 +13,7 @@ import io
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import partial
 from typing import Any, TypedDict
 
@@ -82,9 +83,48 @@ class ApiUsage:
         return max(self.allowance - self.used, 0)
 
 
-def build_session(*, ca_file: str, usage: ApiUsage) -> requests.Session:
-    """A session that trusts ``ca_file``, retries idempotent calls, and counts calls."""
-    session = requests.Session()
+@dataclass(frozen=True)
+class DeletedWindow:
+    """A Get Deleted answer: ids deleted in the window and what the log covers."""
+
+    ids: list[str]
+    earliest_available: datetime | None
+    latest_covered: datetime
+
+
+@dataclass(frozen=True)
+class UpdatedWindow:
+    """A Get Updated answer: ids changed in the window, up to ``latest_covered``."""
+
+    ids: list[str]
+    latest_covered: datetime
+
+
+# (connect, read) seconds; requests waits forever on a call given no timeout.
+Timeout = tuple[float, float]
+DEFAULT_TIMEOUT: Timeout = (10.0, 120.0)
+
+
+class TimeoutSession(requests.Session):
+    """A session whose every call has a timeout, even those simple-salesforce makes
+    without one: a hung socket must never hold a run (and its org pair) forever."""
+
+    def __init__(self, timeout: Timeout) -> None:
+        super().__init__()
+        self.default_timeout = timeout
+
+    def request(self, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self.default_timeout
+        return super().request(*args, **kwargs)
+
+
+def build_session(
+    *, ca_file: str, usage: ApiUsage, timeout: Timeout = DEFAULT_TIMEOUT
+) -> requests.Session:
+    """A session that trusts ``ca_file``, retries idempotent calls, counts calls, and
+    gives every call ``timeout``."""
+    session = TimeoutSession(timeout)
     if ca_file:
         session.verify = ca_file
         # With REQUESTS_CA_BUNDLE set, requests would ignore session.verify.
@@ -121,7 +161,7 @@ class SalesforceClient:
     token: Token
     api_version: str
     ca_file: str = ""
-    timeout: float = 120
+    timeout: Timeout = DEFAULT_TIMEOUT
     reauthenticate: Callable[[], Token] | None = None
     # Names the org in error messages ("target: REQUEST_LIMIT_EXCEEDED: ...").
     label: str = ""
@@ -130,7 +170,9 @@ class SalesforceClient:
     _global: list[dict[str, Any]] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        self.session = build_session(ca_file=self.ca_file, usage=self.usage)
+        self.session = build_session(
+            ca_file=self.ca_file, usage=self.usage, timeout=self.timeout
+        )
         self._sf = self._connect(self.token)
 
     def _connect(self, token: Token) -> Salesforce:
@@ -246,6 +288,27 @@ class SalesforceClient:
                 return
             page = self._call(partial(_next_page, url=page["nextRecordsUrl"]))
 
+    def deleted(self, sobject: str, start: datetime, end: datetime) -> DeletedWindow:
+        """Get Deleted: records of ``sobject`` deleted between ``start`` and ``end``.
+
+        Salesforce keeps 15 days of its delete log; past that, or past 600,000 ids,
+        it answers an error (INVALID_REPLICATION_DATE, EXCEEDED_ID_LIMIT).
+        """
+        data = self._call(lambda sf: getattr(sf, sobject).deleted(start, end))
+        return DeletedWindow(
+            ids=[item["id"] for item in data.get("deletedRecords", [])],
+            earliest_available=_parse_datetime(data.get("earliestDateAvailable")),
+            latest_covered=_parse_datetime(data.get("latestDateCovered")) or end,
+        )
+
+    def updated(self, sobject: str, start: datetime, end: datetime) -> UpdatedWindow:
+        """Get Updated: ids of existing records of ``sobject`` changed in the window."""
+        data = self._call(lambda sf: getattr(sf, sobject).updated(start, end))
+        return UpdatedWindow(
+            ids=list(data.get("ids", [])),
+            latest_covered=_parse_datetime(data.get("latestDateCovered")) or end,
+        )
+
     def count(self, sobject: str, where: str = "") -> int:
         soql = f"SELECT COUNT() FROM {sobject}" + (f" WHERE {where}" if where else "")
         result = self._call(lambda sf: sf.query(soql))
@@ -302,6 +365,10 @@ class SalesforceClient:
         """Update up to 200 records (each has "Id") through sObject Collections."""
         body = [{"attributes": {"type": sobject}, **record} for record in records]
         return self._collection("PATCH", body)
+
+    def delete(self, sobject: str, record_id: str) -> None:
+        """Delete one record (it goes to the org's recycle bin)."""
+        self._call(lambda sf: getattr(sf, sobject).delete(record_id))
 
     def bulk_write(
         self,
@@ -456,6 +523,13 @@ def _without_attributes(record: dict[str, Any]) -> dict[str, Any]:
         for key, value in record.items()
         if key != "attributes"
     }
+
+
+def _parse_datetime(value: str | None) -> datetime | None:
+    """A Salesforce datetime ("2026-12-01T14:40:00.000+0000") as an aware datetime."""
+    if not value:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def _from_csv(value: str, field_type: str) -> Any:

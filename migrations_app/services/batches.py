@@ -23,7 +23,16 @@ from migrations_app.engine.records import (
     values_hash,
 )
 from migrations_app.engine.strategy import Action, Decision, Mapped, Strategy, decide
-from migrations_app.models import IssueKind, MappingStatus, RecordIssue, RecordMapping
+from migrations_app.models import (
+    IssueKind,
+    MappingStatus,
+    OutdatedReason,
+    RecordAction,
+    RecordIssue,
+    RecordMapping,
+    RecordResult,
+    RunObjectStat,
+)
 from migrations_app.salesforce.client import FieldError, SaveResult
 from migrations_app.salesforce.errors import SalesforceError
 from migrations_app.services import journal
@@ -37,6 +46,10 @@ from migrations_app.services.context import (
 # Codes an update gets when its target record is gone; checked against the target.
 GONE_CODES = frozenset(
     {"ENTITY_IS_DELETED", "INVALID_CROSS_REFERENCE_KEY", "NOT_FOUND"}
+)
+# Outdated reasons that fail a record as TARGET_DELETED rather than MAPPING_OUTDATED.
+TARGET_GONE_REASONS = frozenset(
+    {OutdatedReason.TARGET_DELETED, OutdatedReason.TARGET_IN_RECYCLE_BIN}
 )
 # Stands for "the parent would have been inserted" in a dry run.
 DRY_RUN_ID = "(would be inserted)"
@@ -69,6 +82,27 @@ class BatchResult:
     new_mappings: list[RecordMapping] = field(default_factory=list)
     written: list[Prepared] = field(default_factory=list)
     gone: list[Prepared] = field(default_factory=list)
+    results: list[RecordResult] = field(default_factory=list)
+
+    def add_result(
+        self,
+        context: RunContext,
+        plan: ObjectPlan,
+        prepared: Prepared,
+        target_id: str,
+        action: str,
+    ) -> None:
+        """Count a record written to the target, and keep it for the success file."""
+        self.counts[action] += 1
+        self.results.append(
+            RecordResult(
+                run=context.run,
+                sobject=plan.sobject,
+                source_id=prepared.source_id,
+                target_id=target_id,
+                action=action,
+            )
+        )
 
     def add_issue(self, issue: RecordIssue) -> None:
         """Record an issue; a failed or ambiguous one also counts as that outcome."""
@@ -102,18 +136,31 @@ def process_page(
     *,
     defer_self: bool,
     write_size: int,
+    checkpoint: dict[str, Any],
 ) -> None:
     """Decide for every record of a page, then write in chunks of ``write_size``.
 
     Deciding a whole page first lets the writes go out full: a repeat run where a few
-    records changed here and there sends a few full calls, not many small ones.
+    records changed here and there sends a few full calls, not many small ones. The
+    page's own counts are recorded last, with its checkpoint, so a run resumed after
+    a crash mid-page counts each record once.
     """
     decided = BatchResult(counts=Counter(selected=len(records)))
-    matches = find_matches(context, plan, records, known)
+    done = _recorded_before_resume(context, plan, records)
+    pending = [record for record in records if record["Id"] not in done]
+    matches, contested = find_matches(context, plan, pending, known)
+    warned = _warned_before(context, plan, pending)
     inserts, updates = [], []
-    for record in records:
+    for record in pending:
         prepared = _prepare_record(
-            context, plan, record, known, matches, decided, defer_self
+            context,
+            plan,
+            record,
+            known,
+            Candidates(matches.get(record["Id"], []), record["Id"] in contested),
+            decided,
+            defer_self,
+            warned,
         )
         if prepared is None:
             continue
@@ -125,13 +172,50 @@ def process_page(
             updates.append(prepared)
     if context.run.dry_run:
         _count_dry_run(context, plan, inserts, updates, decided)
-    _record(context, plan, decided)
-    if context.run.dry_run:
-        return
-    for chunk in chunked(inserts, write_size):
-        _write_inserts(context, plan, chunk)
-    for chunk in chunked(updates, write_size):
-        _write_updates(context, plan, chunk)
+    else:
+        for chunk in chunked(inserts, write_size):
+            _write_inserts(context, plan, chunk)
+        for chunk in chunked(updates, write_size):
+            _write_updates(context, plan, chunk)
+    _record(context, plan, decided, checkpoint=checkpoint)
+
+
+def _recorded_before_resume(
+    context: RunContext, plan: ObjectPlan, records: Sequence[dict[str, Any]]
+) -> set[str]:
+    """Records of this page that this run already wrote or failed before it was
+    interrupted; they are counted already. Only a resumed run asks."""
+    if not context.resumed or context.run.dry_run:
+        return set()
+    ids = [record["Id"] for record in records]
+    written = RecordResult.objects.filter(
+        run=context.run, sobject=plan.sobject, source_id__in=ids
+    ).values_list("source_id", flat=True)
+    failed = RecordIssue.objects.filter(
+        run=context.run,
+        sobject=plan.sobject,
+        source_id__in=ids,
+        kind__in=(IssueKind.FAILED, IssueKind.AMBIGUOUS),
+    ).values_list("source_id", flat=True)
+    return {*written, *failed}
+
+
+def _warned_before(
+    context: RunContext, plan: ObjectPlan, records: Sequence[dict[str, Any]]
+) -> set[tuple[str, str]]:
+    """(source id, field) of the missing-parent warnings an earlier run on this org
+    pair already reported: a warning is worth reading once, not on every run."""
+    if not plan.references:
+        return set()
+    rows = RecordIssue.objects.filter(
+        sobject=plan.sobject,
+        source_id__in=[record["Id"] for record in records],
+        kind=IssueKind.WARNING,
+        error_code="MISSING_PARENT",
+        run__source_org=context.run.source_org_id,
+        run__target_org=context.run.target_org_id,
+    ).values_list("source_id", "fields")
+    return {(source_id, field) for source_id, fields in rows for field in fields}
 
 
 def _write_inserts(
@@ -162,9 +246,10 @@ def _prepare_record(
     plan: ObjectPlan,
     record: dict[str, Any],
     known: Known,
-    matches: dict[str, list[str]],
+    candidates: Candidates,
     result: BatchResult,
     defer_self: bool,
+    warned: set[tuple[str, str]],
 ) -> Prepared | None:
     source_id = record["Id"]
     mapping = known.get(source_id)
@@ -174,7 +259,10 @@ def _prepare_record(
         else None
     )
     decision = decide(
-        context.strategy, mapping=mapped, matches=matches.get(source_id, ())
+        context.strategy,
+        mapping=mapped,
+        matches=candidates.targets,
+        contested=candidates.contested,
     )
     if decision.action is Action.AMBIGUOUS:
         result.add_issue(
@@ -184,23 +272,12 @@ def _prepare_record(
                 kind=IssueKind.AMBIGUOUS,
                 source_id=source_id,
                 code="AMBIGUOUS_MATCH",
-                message=f"{len(decision.candidates)} target records have the same match key "
-                f"({', '.join(plan.spec.match_key)}): {', '.join(decision.candidates)}",
+                message=_ambiguous_message(plan, decision),
             )
         )
         return None
     if decision.action is Action.OUTDATED:
-        result.add_issue(
-            record_issue(
-                context.run,
-                plan,
-                kind=IssueKind.FAILED,
-                source_id=source_id,
-                code="MAPPING_OUTDATED",
-                target_id=decision.target_id or "",
-                message=f"The mapping to {decision.target_id} is outdated ({mapping.outdated_reason if mapping else ''}); repair it before this record can be migrated",
-            )
-        )
+        result.add_issue(_outdated_issue(context, plan, mapping, decision))
         return None
     fields = (
         plan.insert_fields if decision.action is Action.INSERT else plan.update_fields
@@ -216,11 +293,13 @@ def _prepare_record(
         resolve=_resolver(context, known),
         skip=skip,
     )
+    _count_owner_fallbacks(context, plan, record)
     for missing in payload.missing:
-        fails = (
-            plan.spec.missing_parent_policy == "fail_record"
-            and USER_OBJECT not in plan.references[missing.field]
-        )
+        if USER_OBJECT in plan.references[missing.field]:
+            continue  # said once per object, by record_owner_fallbacks
+        fails = plan.spec.missing_parent_policy == "fail_record"
+        if not fails and (source_id, missing.field) in warned:
+            continue
         result.add_issue(
             record_issue(
                 context.run,
@@ -236,6 +315,57 @@ def _prepare_record(
         if fails:
             return None
     return Prepared(source_id, decision, payload.values, mapping)
+
+
+def _count_owner_fallbacks(
+    context: RunContext, plan: ObjectPlan, record: dict[str, Any]
+) -> None:
+    """Owners with no user in the target fall back to the fallback owner, or are
+    left to Salesforce (the integration user); counted here, reported per object."""
+    for name, references in plan.references.items():
+        owner = record.get(name)
+        if (
+            USER_OBJECT in references
+            and isinstance(owner, str)
+            and owner.startswith("005")
+            and owner not in context.users
+        ):
+            context.owner_fallbacks[plan.sobject] += 1
+
+
+def _ambiguous_message(plan: ObjectPlan, decision: Decision) -> str:
+    key = ", ".join(plan.spec.match_key)
+    if decision.contested:
+        return (
+            f"Its match-key twin ({key}) in the target, {decision.candidates[0]}, is "
+            "also the twin of another source record; adopt one of them by hand"
+        )
+    return (
+        f"{len(decision.candidates)} target records have the same match key "
+        f"({key}): {', '.join(decision.candidates)}"
+    )
+
+
+def record_owner_fallbacks(context: RunContext, plan: ObjectPlan) -> None:
+    """One warning per object for the records whose owner has no target user."""
+    count = context.owner_fallbacks.pop(plan.sobject, 0)
+    if not count:
+        return
+    owner = (
+        f"the fallback owner {context.run.options.get('fallback_owner')}"
+        if context.fallback_owner
+        else "the integration user (set a fallback owner to choose another)"
+    )
+    RecordIssue.objects.create(
+        run=context.run,
+        kind=IssueKind.WARNING,
+        sobject=plan.sobject,
+        error_code="OWNER_NOT_MAPPED",
+        message=f"{count} records are owned by users who have no match (by Username or "
+        f"Email) in the target org; they are owned by {owner}",
+        fields=["OwnerId"],
+        count=count,
+    )
 
 
 def _resolver(
@@ -266,32 +396,47 @@ def _unchanged(context: RunContext, prepared: Prepared) -> bool:
     )
 
 
+@dataclass(frozen=True)
+class Candidates:
+    """The unmapped target records a source record's match key found."""
+
+    targets: list[str]
+    # The single twin found is also the twin of another source record of the page.
+    contested: bool = False
+
+
 def find_matches(
     context: RunContext,
     plan: ObjectPlan,
     records: Sequence[dict[str, Any]],
     known: Known,
-) -> dict[str, list[str]]:
-    """For veid_match: unmapped target records whose match key equals each unmapped record's."""
+) -> tuple[dict[str, list[str]], set[str]]:
+    """For veid_match: unmapped target records whose match key equals each unmapped
+    record's, and the source records that want the same target record as another."""
     key_fields = plan.spec.match_key
     if context.strategy is not Strategy.VEID_MATCH or not key_fields:
-        return {}
+        return {}, set()
     keys = {
         r["Id"]: match_key_value(r, key_fields) for r in records if r["Id"] not in known
     }
     wanted = {key for key in keys.values() if key is not None}
     if not wanted:
-        return {}
+        return {}, set()
     candidates = _target_candidates(context, plan, wanted)
     claimed = Counter(
         target for key in keys.values() if key for target in candidates.get(key, [])
     )
-    matches = {}
-    for source_id, key in keys.items():
-        found = candidates.get(key, []) if key else []
-        # Two source records wanting the same target record cannot both adopt it.
-        matches[source_id] = found if all(claimed[t] == 1 for t in found) else found * 2
-    return matches
+    matches = {
+        source_id: candidates.get(key, []) if key else []
+        for source_id, key in keys.items()
+    }
+    # Two source records wanting the same target record cannot both adopt it.
+    contested = {
+        source_id
+        for source_id, found in matches.items()
+        if any(claimed[target] > 1 for target in found)
+    }
+    return matches, contested
 
 
 def _target_candidates(
@@ -372,7 +517,7 @@ def _collect_inserts(
         if not saved.success or not saved.id:
             _failed(context, plan, prepared, saved, result)
             continue
-        result.counts["inserted"] += 1
+        result.add_result(context, plan, prepared, saved.id, RecordAction.INSERTED)
         if context.writes_mappings:
             result.new_mappings.append(
                 new_mapping(
@@ -394,7 +539,13 @@ def _collect_updates(
     for prepared, saved in zip(updates, results, strict=True):
         if saved.success:
             adopted = prepared.decision.action is Action.ADOPT
-            result.counts["adopted" if adopted else "updated"] += 1
+            result.add_result(
+                context,
+                plan,
+                prepared,
+                prepared.decision.target_id or "",
+                RecordAction.ADOPTED if adopted else RecordAction.UPDATED,
+            )
             if adopted:
                 result.new_mappings.append(
                     new_mapping(
@@ -469,7 +620,37 @@ def _failed(
             code=saved.error_code,
             message=saved.error_message,
             fields=saved.error_fields,
+            values=prepared.values,
         )
+    )
+
+
+def _outdated_issue(
+    context: RunContext,
+    plan: ObjectPlan,
+    mapping: RecordMapping | None,
+    decision: Decision,
+) -> RecordIssue:
+    """One failure per record whose mapping is outdated, named after the reason: a
+    deleted target record is TARGET_DELETED, whoever found it (run or audit)."""
+    reason = mapping.outdated_reason_code if mapping else ""
+    deleted = reason in TARGET_GONE_REASONS
+    return record_issue(
+        context.run,
+        plan,
+        kind=IssueKind.FAILED,
+        source_id=mapping.source_id if mapping else "",
+        code="TARGET_DELETED" if deleted else "MAPPING_OUTDATED",
+        target_id=decision.target_id or "",
+        message=(
+            f"The mapped target record {decision.target_id} was deleted in the target "
+            "org; it is not re-inserted and its mapping stays outdated until you "
+            "repair it"
+            if deleted
+            else f"The mapping to {decision.target_id} is outdated "
+            f"({mapping.outdated_reason if mapping else ''}); repair it before this "
+            "record can be migrated"
+        ),
     )
 
 
@@ -483,6 +664,7 @@ def new_mapping(
         source_id=source_id,
         target_id=target_id,
         target_organization_id=context.run.target_organization_id,
+        source_organization_id=context.run.source_organization_id,
         created_by_run=context.run,
         last_written_by_run=context.run,
         values_hash=hash_,
@@ -510,11 +692,15 @@ def _record(
     plan: ObjectPlan,
     result: BatchResult,
     entry: journal.Entry | None = None,
+    *,
+    checkpoint: dict[str, Any] | None = None,
 ) -> None:
-    """Save the batch's mappings, issues and counters, and settle its journal entry."""
+    """Save the batch's mappings, results, issues and counters, and settle its journal
+    entry; with a checkpoint, the page is done and a resumed run goes on after it."""
     now = timezone.now()
     with transaction.atomic():
         RecordMapping.objects.bulk_create(result.new_mappings)
+        RecordResult.objects.bulk_create(result.results)
         written = [p.mapping for p in result.written if p.mapping is not None]
         for prepared in result.written:
             if prepared.mapping is not None:
@@ -531,11 +717,17 @@ def _record(
                 status=MappingStatus.OUTDATED,
                 updated_at=now,
                 outdated_reason=f"target record deleted (found by run {context.run.pk})",
+                outdated_reason_code=OutdatedReason.TARGET_DELETED,
+                outdated_at=now,
             )
         RecordIssue.objects.bulk_create(result.issues)
         add_counts(context.run, plan.sobject, dict(result.counts))
         if entry is not None:
             journal.journal_close(entry)
+        if checkpoint is not None:
+            RunObjectStat.objects.filter(run=context.run, sobject=plan.sobject).update(
+                checkpoint=checkpoint
+            )
 
 
 def second_pass(context: RunContext, plan: ObjectPlan) -> None:

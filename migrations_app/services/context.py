@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -34,6 +35,9 @@ class RunContext:
     # Only objects that some lookup of the template points to are remembered, so a
     # run's memory grows with its parents, not with everything it inserts.
     run_inserts: dict[str, str] = field(default_factory=dict)
+    # Records per sObject whose owner has no user in the target: one warning each
+    # object, with the count, rather than one per record.
+    owner_fallbacks: Counter[str] = field(default_factory=Counter)
 
     @cached_property
     def parent_objects(self) -> frozenset[str]:
@@ -52,6 +56,19 @@ class RunContext:
     def writes_mappings(self) -> bool:
         return self.strategy is not Strategy.NONE and not self.run.dry_run
 
+    @property
+    def resumed(self) -> bool:
+        return self.run.attempts > 1
+
+    def check_cancel(self) -> None:
+        """Stop between pages if a user asked the run to (one indexed read)."""
+        from migrations_app.services.runs import RunCancelled
+
+        if Run.objects.filter(
+            pk=self.run.pk, cancel_requested_at__isnull=False
+        ).exists():
+            raise RunCancelled()
+
 
 def chunked[T](items: Iterable[T], size: int) -> Iterator[list[T]]:
     iterator = iter(items)
@@ -69,6 +86,8 @@ def record_issue(
     code: str = "",
     target_id: str = "",
     fields: list[str] | None = None,
+    values: dict[str, object] | None = None,
+    count: int = 1,
 ) -> RecordIssue:
     return RecordIssue(
         run=run,
@@ -79,6 +98,8 @@ def record_issue(
         error_code=code,
         message=message,
         fields=fields or [],
+        values=values or {},
+        count=count,
     )
 
 

@@ -20,7 +20,14 @@ from django.utils import timezone
 
 from migrations_app.engine import soql
 from migrations_app.engine.records import same_values, values_hash
-from migrations_app.models import RecordMapping, Run, Strategy, WriteJournal
+from migrations_app.models import (
+    RecordAction,
+    RecordMapping,
+    RecordResult,
+    Run,
+    Strategy,
+    WriteJournal,
+)
 from migrations_app.salesforce.client import SalesforceClient, bulk_csv
 from migrations_app.salesforce.errors import SalesforceError
 from migrations_app.services.context import add_counts
@@ -161,6 +168,16 @@ def _record_reconciled(entry: WriteJournal, found: dict[str, str]) -> None:
             )
             for source_id, target_id in found.items()
         )
+    RecordResult.objects.bulk_create(
+        RecordResult(
+            run=run,
+            sobject=entry.sobject,
+            source_id=source_id,
+            target_id=target_id,
+            action=RecordAction.INSERTED,
+        )
+        for source_id, target_id in found.items()
+    )
     add_counts(run, entry.sobject, {"inserted": len(found)})
     WriteJournal.objects.filter(pk=entry.pk).update(
         state=WriteJournal.State.RECONCILED, resolved_at=timezone.now()

@@ -8,12 +8,16 @@ an insert batch is journaled before it is sent so a crash never duplicates (inva
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
+from django.db.models import F, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from migrations_app.engine import soql
@@ -36,9 +40,17 @@ from migrations_app.models import (
 from migrations_app.salesforce.client import SalesforceClient
 from migrations_app.salesforce.errors import SalesforceError
 from migrations_app.services import batches
+from migrations_app.services.access import can_launch_into
+from migrations_app.services.audit import run_check_target_deleted
 from migrations_app.services.context import Progress, RunContext, chunked
 from migrations_app.services.errors import MigrationError
+from migrations_app.services.events import event_record
 from migrations_app.services.journal import journal_reconcile_pair
+from migrations_app.services.leases import (
+    Heartbeat,
+    run_expire_leases,
+    run_start_next_on_pair,
+)
 from migrations_app.services.orgs import org_connect
 
 logger = logging.getLogger(__name__)
@@ -86,71 +98,182 @@ def run_create(
     return run
 
 
+def run_launch_problems(
+    *,
+    template: Template,
+    source_org: Org,
+    target_org: Org,
+    user: Any,
+    confirmation: str = "",
+    dry_run: bool = False,
+) -> dict[str, str]:
+    """What stops a launch, by form field; empty when it may go ahead.
+
+    Checked before anything is saved: a run that cannot start is not queued.
+    """
+    problems = {}
+    if source_org.pk == target_org.pk:
+        problems["target_org"] = "Choose a target org other than the source org."
+    if not template.template_objects.exists():
+        problems["template"] = (
+            f"Template {template.name!r} has no objects; add some in the admin first."
+        )
+    for field, org in (("source_org", source_org), ("target_org", target_org)):
+        if not org.organization_id:
+            problems.setdefault(
+                field,
+                f"{org.name} has never connected; check its connection in the admin "
+                "first.",
+            )
+    if not can_launch_into(user=user, org=target_org):
+        problems.setdefault(
+            "target_org", f"You may not launch runs that write into {target_org.name}."
+        )
+    if (
+        target_org.environment == Org.Environment.PRODUCTION
+        and not dry_run
+        and confirmation.strip() != target_org.name
+    ):
+        problems["confirm_target"] = (
+            f"{target_org.name} is a production org: type its name to confirm."
+        )
+    return problems
+
+
 def run_launch(**arguments: Any) -> Run:
     """Create a run (same arguments as run_create) and queue it for a worker.
 
     The job is enqueued after the transaction commits, so the worker finds the run.
     """
-    from migrations_app import jobs
-
     with transaction.atomic():
         run = run_create(**arguments)
-        transaction.on_commit(lambda: jobs.enqueue_run(run_id=run.pk))
+        event_record(
+            actor=arguments.get("requested_by"),
+            action="run launched",
+            run=run,
+            org=run.target_org,
+            details={"strategy": run.strategy, "dry_run": run.dry_run},
+        )
+        transaction.on_commit(lambda: _enqueue(run.pk))
     return run
 
 
+class PairBusy(Exception):
+    """The run's org pair has another writer; the run stays queued and waits."""
+
+    def __init__(self, writer: Run) -> None:
+        super().__init__(f"waiting for run {writer.pk}")
+        self.writer = writer
+
+
+class RunCancelled(Exception):
+    """A user asked the run to stop; raised between pages."""
+
+
 def run_claim(*, run_id: int) -> Run | None:
-    """Move a queued or interrupted run to running; None if another worker has it.
+    """Move a queued run to running; None if it is not queued (another worker has
+    it, or it was cancelled or finished).
 
     The database refuses a second running writer for the same org pair (DESIGN
-    invariant 4); that refusal becomes a clear MigrationError.
+    invariant 4); the run then stays queued, notes which run it waits for, and the
+    refusal becomes PairBusy. Dead writers are interrupted first, so a killed worker
+    never holds a pair past its lease.
     """
+    run_expire_leases()
+    now = timezone.now()
     try:
         with transaction.atomic():
-            claimed = Run.objects.filter(
-                id=run_id, status__in=(Run.Status.QUEUED, Run.Status.INTERRUPTED)
-            ).update(status=Run.Status.RUNNING, started_at=timezone.now(), error="")
-    except IntegrityError:
-        run = Run.objects.select_related("source_org", "target_org").get(id=run_id)
-        busy = (
-            Run.objects.filter(
-                source_org=run.source_org_id,
-                target_org=run.target_org_id,
+            claimed = Run.objects.filter(id=run_id, status=Run.Status.QUEUED).update(
                 status=Run.Status.RUNNING,
-                dry_run=False,
+                started_at=Coalesce("started_at", Value(now)),
+                heartbeat_at=now,
+                finished_at=None,
+                attempts=F("attempts") + 1,
+                waiting_for=None,
+                error="",
             )
-            .exclude(id=run_id)
-            .first()
+    except IntegrityError:
+        writer = _current_writer(run_id)
+        if writer is None:  # it finished in the meantime: try again at once
+            return run_claim(run_id=run_id)
+        Run.objects.filter(id=run_id, status=Run.Status.QUEUED).update(
+            waiting_for=writer
         )
-        raise MigrationError(
-            f"Run {busy.pk if busy else '?'} is already writing from {run.source_org} "
-            f"to {run.target_org}; wait for it to finish",
-            permanent=False,
-        ) from None
+        raise PairBusy(writer) from None
     if claimed != 1:
         return None
     return Run.objects.select_related("source_org", "target_org").get(id=run_id)
 
 
-def run_execute(*, run_id: int, progress: Progress | None = None) -> Run:
-    """Claim the run and migrate every object of its snapshot; return the finished run.
+def _current_writer(run_id: int) -> Run | None:
+    run = Run.objects.get(id=run_id)
+    return (
+        Run.objects.filter(
+            source_org=run.source_org_id,
+            target_org=run.target_org_id,
+            status=Run.Status.RUNNING,
+            dry_run=False,
+        )
+        .exclude(id=run_id)
+        .first()
+    )
 
-    Safe to call twice: a run already claimed elsewhere or finished is returned as is.
+
+def run_execute(*, run_id: int, progress: Progress | None = None) -> Run:
+    """Claim the run and migrate every object of its snapshot; return the run.
+
+    Safe to call twice: a run already claimed elsewhere or finished is returned as
+    is, and a run whose pair is busy stays queued (the writer starts it when done).
     """
     try:
         run = run_claim(run_id=run_id)
-    except MigrationError as exc:
-        return _finish(
-            Run.objects.get(id=run_id), status=Run.Status.FAILED, error=exc.message
-        )
+    except PairBusy as busy:
+        logger.info("run %s waits for run %s on its org pair", run_id, busy.writer.pk)
+        return Run.objects.get(id=run_id)
     if run is None:
         return Run.objects.get(id=run_id)
+    with Heartbeat(run.pk):
+        return _execute_claimed(run, progress)
+
+
+def run_execute_waiting(
+    *,
+    run_id: int,
+    progress: Progress | None = None,
+    on_wait: Callable[[Run], None] | None = None,
+    poll_seconds: float = 1.0,
+) -> Run:
+    """Execute in this process, first waiting while another run writes on the pair.
+
+    For the command line. If a worker starts the run meanwhile, it is left to it.
+    """
+    announced: int | None = None
+    while True:
+        try:
+            run = run_claim(run_id=run_id)
+        except PairBusy as busy:
+            if on_wait is not None and busy.writer.pk != announced:
+                on_wait(busy.writer)
+                announced = busy.writer.pk
+            time.sleep(poll_seconds)
+            continue
+        if run is None:
+            return Run.objects.get(id=run_id)
+        with Heartbeat(run.pk):
+            return _execute_claimed(run, progress)
+
+
+def _execute_claimed(run: Run, progress: Progress | None) -> Run:
     context = None
     try:
         context = _prepare(run, progress)
         if context is None:
             return _finish(run, status=Run.Status.FAILED, error=run.error)
         _migrate_all(context)
+    except RunCancelled:
+        return _finish(
+            run, status=Run.Status.CANCELLED, error="Cancelled", context=context
+        )
     except (MigrationError, SalesforceError) as exc:
         # A refused read (an exhausted API allowance, a transport failure after the
         # session's retries) ends the run like any other known failure, not a crash.
@@ -166,6 +289,83 @@ def run_execute(*, run_id: int, progress: Progress | None = None) -> Run:
         )
         raise
     return _finish(run, status=_final_status(run), context=context)
+
+
+def run_cancel(*, run: Run, user: User | None = None) -> Run:
+    """Stop a run: a queued or interrupted one at once, a running one between pages.
+
+    Its counts stay as they are: what was written is written and counted.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        stopped = Run.objects.filter(
+            pk=run.pk, status__in=(Run.Status.QUEUED, Run.Status.INTERRUPTED)
+        ).update(
+            status=Run.Status.CANCELLED,
+            cancel_requested_at=now,
+            finished_at=now,
+            waiting_for=None,
+            error="Cancelled before it finished",
+        )
+        if not stopped:
+            asked = Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING).update(
+                cancel_requested_at=now
+            )
+            if not asked:
+                raise MigrationError(
+                    f"Run {run.pk} has already ended; nothing to cancel"
+                )
+        event_record(actor=user, action="run cancelled", run=run, org=run.target_org)
+    run.refresh_from_db()
+    return run
+
+
+def run_resume(*, run: Run, user: User | None = None) -> Run:
+    """Queue an interrupted run again: its journal is reconciled first, then it goes
+    on from the objects and pages it had not finished."""
+    with transaction.atomic():
+        resumed = Run.objects.filter(pk=run.pk, status=Run.Status.INTERRUPTED).update(
+            status=Run.Status.QUEUED,
+            error="",
+            finished_at=None,
+            cancel_requested_at=None,
+        )
+        if not resumed:
+            raise MigrationError(
+                f"Run {run.pk} is {run.get_status_display().lower()}; only an "
+                "interrupted run can be resumed"
+            )
+        event_record(actor=user, action="run resumed", run=run, org=run.target_org)
+        transaction.on_commit(lambda: _enqueue(run.pk))
+    run.refresh_from_db()
+    return run
+
+
+def run_again(*, run: Run, user: User | None = None) -> Run:
+    """Launch a new run with the same template, orgs, strategy and options."""
+    if run.template is None:
+        raise MigrationError(
+            f"Run {run.pk}'s template was deleted; launch a new run instead"
+        )
+    return run_launch(
+        template=run.template,
+        source_org=run.source_org,
+        target_org=run.target_org,
+        strategy=run.strategy,
+        dry_run=run.dry_run,
+        options={
+            key: value
+            for key, value in run.options.items()
+            if key in ("only_changed", "incremental", "fallback_owner")
+        },
+        requested_by=user,
+    )
+
+
+def _enqueue(run_id: int) -> None:
+    from migrations_app import jobs
+
+    jobs.enqueue_run(run_id=run_id)
 
 
 def _prepare(run: Run, progress: Progress | None) -> RunContext | None:
@@ -292,30 +492,54 @@ def _migrate_all(context: RunContext) -> None:
             target=context.target,
             target_user_id=context.target_user_id,
         )
+    stats = {stat.sobject: stat for stat in context.run.object_stats.all()}
     for plan in context.plan.objects:
-        _migrate_object(context, plan)
+        stat = stats.get(plan.sobject)
+        if stat is not None and stat.completed_at is not None:
+            continue  # done before the run was interrupted
+        _migrate_object(context, plan, stat.checkpoint if stat else {})
+        batches.record_owner_fallbacks(context, plan)
+        RunObjectStat.objects.filter(run=context.run, sobject=plan.sobject).update(
+            completed_at=timezone.now()
+        )
     for plan in context.plan.objects:
+        context.check_cancel()
         batches.second_pass(context, plan)
 
 
-def _migrate_object(context: RunContext, plan: ObjectPlan) -> None:
-    """Migrate one object; a self-lookup hierarchy goes level by level, roots first."""
+def _migrate_object(
+    context: RunContext, plan: ObjectPlan, checkpoint: dict[str, Any]
+) -> None:
+    """Migrate one object; a self-lookup hierarchy goes level by level, roots first.
+
+    A resumed run starts at its checkpoint: the level and the last source id of the
+    last page whose every record was recorded.
+    """
     selection = [plan.spec.filter, _incremental_condition(context)]
     volume = context.source.count(plan.sobject, soql.conjunction(selection))
+    RunObjectStat.objects.filter(run=context.run, sobject=plan.sobject).update(
+        expected=volume
+    )
+    # Mapped targets deleted since the last run fail as TARGET_DELETED, not unchanged.
+    run_check_target_deleted(
+        run=context.run, target=context.target, sobject=plan.sobject
+    )
     if volume == 0:
         return
+    resume_level = checkpoint.get("level", 0)
+    after_id = checkpoint.get("after_id", "")
     if not (plan.self_lookup and plan.self_relationship):
-        _migrate_records(context, plan, selection, volume, defer_self=False)
+        _migrate_records(context, plan, selection, volume, level=0, after_id=after_id)
         return
-    for level in range(soql.MAX_LEVEL_DEPTH + 1):
+    for level in range(resume_level, soql.MAX_LEVEL_DEPTH + 1):
         condition = soql.hierarchy_level(
             plan.self_lookup, plan.self_relationship, level
         )
-        deep = level == soql.MAX_LEVEL_DEPTH
+        start = after_id if level == resume_level else ""
         read = _migrate_records(
-            context, plan, [*selection, condition], volume, defer_self=deep
+            context, plan, [*selection, condition], volume, level=level, after_id=start
         )
-        if read == 0 and not soql.conjunction(selection):
+        if read == 0 and not start and not soql.conjunction(selection):
             # Nothing at this depth, so nothing deeper either. Not so under a filter
             # or an incremental condition: a selected record's ancestors may not be.
             return
@@ -327,14 +551,18 @@ def _migrate_records(
     conditions: list[str],
     volume: int,
     *,
-    defer_self: bool,
+    level: int,
+    after_id: str,
 ) -> int:
-    """Stream the matching source records through batches; return how many were read.
+    """Stream the matching source records through pages; return how many were read.
 
     ``volume`` (the object's selected count) picks REST or Bulk API 2.0 for reads and
-    sObject Collections or Bulk API 2.0 ingest for writes.
+    sObject Collections or Bulk API 2.0 ingest for writes. Records come in Id order
+    so that a page's last Id is a checkpoint a resumed run can go on from.
     """
-    query = soql.select(plan.sobject, plan.read_fields, conditions)
+    if after_id:
+        conditions = [*conditions, f"Id > {soql.quote(after_id)}"]
+    query = soql.select(plan.sobject, plan.read_fields, conditions, order_by="Id")
     use_bulk_read = volume >= settings.BULK_QUERY_THRESHOLD
     use_bulk_write = volume >= settings.BULK_WRITE_THRESHOLD
     records = (
@@ -347,9 +575,16 @@ def _migrate_records(
     )
     read = 0
     for page in chunked(records, max(PAGE_SIZE, batch_size)):
+        context.check_cancel()
         known = batches.load_mappings(context, plan, page)
         batches.process_page(
-            context, plan, page, known, defer_self=defer_self, write_size=batch_size
+            context,
+            plan,
+            page,
+            known,
+            defer_self=level == soql.MAX_LEVEL_DEPTH,
+            write_size=batch_size,
+            checkpoint={"level": level, "after_id": page[-1]["Id"]},
         )
         read += len(page)
         _record_api_calls(context)
@@ -390,6 +625,7 @@ def _record_api_calls(context: RunContext) -> None:
         source_api_calls=context.source.usage.calls,
         target_api_calls=context.target.usage.calls,
         target_api_remaining=context.target.usage.remaining,
+        source_api_remaining=context.source.usage.remaining,
     )
 
 
@@ -405,10 +641,14 @@ def _final_status(run: Run) -> str:
 def _finish(
     run: Run, *, status: str, error: str = "", context: RunContext | None = None
 ) -> Run:
+    """End the run and hand its org pair to the next run waiting for it."""
     if context is not None:
         _record_api_calls(context)
-    Run.objects.filter(pk=run.pk).update(
-        status=status, error=error, finished_at=timezone.now()
-    )
+    with transaction.atomic():
+        Run.objects.filter(pk=run.pk).update(
+            status=status, error=error, finished_at=timezone.now()
+        )
+        if not run.dry_run:
+            run_start_next_on_pair(run_id=run.pk)
     run.refresh_from_db()
     return run

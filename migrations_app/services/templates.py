@@ -23,7 +23,7 @@ from migrations_app.models import MissingParentPolicy, Org, Template, TemplateOb
 from migrations_app.salesforce.errors import SalesforceError
 from migrations_app.services import orgs as org_services
 from migrations_app.services.errors import MigrationError
-from salesforce_emulator.soql import SoqlError, parse_where
+from soql import Refusal, SoqlError, parse_where
 
 FORMAT_VERSION = 1
 TEMPLATE_KEYS = ("version", "name", "description", "objects")
@@ -41,12 +41,6 @@ SOBJECT_MAX_LENGTH = TemplateObject._meta.get_field("sobject").max_length or 100
 # Salesforce API names: a letter first, then letters, digits and single underscores;
 # double underscores only before a namespace or suffix (ns__Field__c, Account__r).
 API_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:__?[A-Za-z0-9]+)*")
-
-# Filters run against real orgs; what only the local emulator cannot evaluate (for
-# example semi-join sub-queries) is not a syntax error there. Clauses that would turn
-# the condition into more than a WHERE (GROUP BY, HAVING, WITH) are refused anyway.
-EMULATOR_ONLY_LIMITATION = "not supported by the Salesforce emulator"
-CLAUSE_AFTER_WHERE = re.compile(r"GROUP|HAVING|WITH", re.IGNORECASE)
 
 type JsonValue = (
     str | int | float | bool | list[JsonValue] | dict[str, JsonValue] | None
@@ -522,30 +516,24 @@ def _filter_problem(text: str) -> str:
     try:
         parse_where(text)
     except SoqlError as exc:
-        if EMULATOR_ONLY_LIMITATION not in exc.detail:
-            return _describe_soql_error(exc)
-        return _emulator_limitation_problem(exc, text)
+        return _soql_problem(exc)
     return ""
 
 
-def _emulator_limitation_problem(exc: SoqlError, text: str) -> str:
-    """Judge a construct the emulator refuses by what a real org's REST API does."""
-    word = _word_at(text, exc).upper()
+def _soql_problem(exc: SoqlError) -> str:
+    """Judge a refused filter by what a real org's REST API does with it."""
     where = _location(exc)
-    if CLAUSE_AFTER_WHERE.fullmatch(word):
-        clause = "GROUP BY" if word == "GROUP" else word
-        return f"{clause} {where} is not allowed in a filter; write only the condition"
-    if word == ":":
-        return f"bind variable {where}: :name only works in Apex, not in a filter"
-    return ""
-
-
-def _word_at(text: str, exc: SoqlError) -> str:
-    lines = text.splitlines()
-    if exc.row is None or exc.column is None or exc.row > len(lines):
+    if exc.refusal is Refusal.UNMODELLED:
+        # Valid SOQL the parser does not model (e.g. semi-joins): real orgs run it.
         return ""
-    match = re.match(r"\w+|\S", lines[exc.row - 1][exc.column - 1 :])
-    return match.group(0) if match else ""
+    if exc.refusal is Refusal.CLAUSE_IN_CONDITION:
+        return (
+            f"{exc.construct} {where} is not allowed in a filter; "
+            "write only the condition"
+        )
+    if exc.refusal is Refusal.APEX_BIND:
+        return f"bind variable {where}: :name only works in Apex, not in a filter"
+    return _describe_soql_error(exc)
 
 
 def _describe_soql_error(exc: SoqlError) -> str:

@@ -1,10 +1,11 @@
-"""SOQL engine of the Salesforce org emulator.
+"""SOQL evaluation for the Salesforce org emulator; the parser is the ``soql`` package.
 
-The subset of §8.1 of the emulator spec: SELECT field list (with parent dot-notation up
-to 5 levels) or COUNT(), FROM one object, WHERE with comparisons, IN / NOT IN, LIKE,
-INCLUDES / EXCLUDES, AND / OR / NOT, date and relative date literals, ORDER BY, LIMIT
-and OFFSET. Anything else Salesforce accepts is refused with MALFORMED_QUERY so that a
-gap in the emulator shows up as an error rather than as a wrong answer.
+Evaluates what ``soql.parse`` accepts: SELECT field lists (parent dot-notation up to 5
+levels), COUNT(), aggregate functions with GROUP BY / HAVING, FROM one object, WHERE
+with comparisons, IN / NOT IN, LIKE, INCLUDES / EXCLUDES, AND / OR / NOT, date and
+relative date literals, ORDER BY, LIMIT and OFFSET. Anything else Salesforce accepts is
+refused with MALFORMED_QUERY so that a gap in the emulator shows up as an error rather
+than as a wrong answer.
 
 Typical use::
 
@@ -17,9 +18,8 @@ against the catalog and raise ``SoqlError`` (INVALID_TYPE, INVALID_FIELD, ...).
 
 from __future__ import annotations
 
-from .engine import QueryResult, columns, execute
-from .errors import SoqlError
-from .nodes import (
+from soql import SoqlError, parse, parse_where
+from soql.nodes import (
     And,
     Comparison,
     Condition,
@@ -31,8 +31,9 @@ from .nodes import (
     Query,
     RelativeDate,
 )
+
+from .engine import QueryResult, columns, execute
 from .output import flat_row
-from .parser import parse, parse_where
 from .resolve import Catalog
 from .values import canonical_id, to_18
 

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice
 from typing import Any
 
+from soql import nodes
+from soql.errors import SoqlError
+
 from ..schema import ObjectDef
-from . import nodes, values
-from .errors import SoqlError
+from . import aggregate, restrictions, sorting, values
 from .output import RecordShape
 from .resolve import (
     Catalog,
-    Getter,
     ParentCache,
     ResolvedPath,
     Row,
@@ -30,6 +31,8 @@ class QueryResult:
     total_size: int
     records: list[dict[str, Any]]  # REST JSON shape
     is_count: bool
+    # AggregateResult rows: answered in one batch, never through a query locator.
+    is_aggregate: bool = False
 
 
 def execute(
@@ -42,19 +45,24 @@ def execute(
 ) -> QueryResult:
     """Evaluate ``query``; ``now`` fixes the clock for relative date literals."""
     root = root_object(catalog, query.sobject)
+    if root.setup_storage:
+        restrictions.check_setup_storage_query(query)
     parents = ParentCache(catalog)
-    selected = _resolve_select(catalog, root, query)
-    predicate = None
-    if query.where is not None:
-        compiler = WhereCompiler(catalog, root, parents, values.today_utc(now))
-        predicate = compiler.compile(query.where)
-    sort_keys = [_sort_key(catalog, root, item, parents) for item in query.order_by]
-
+    today = values.today_utc(now)
     rows: Iterable[Row] = catalog.records(root.name, include_deleted=include_deleted)
-    if predicate is not None:
-        rows = filter(predicate, rows)
+    if query.where is not None:
+        compiler = WhereCompiler(catalog, root, parents, today)
+        rows = filter(compiler.compile(query.where), rows)
+    if query.is_aggregate or query.group_by:
+        groups = aggregate.evaluate(query, catalog, root, parents, rows, today)
+        if query.is_count:
+            return QueryResult(len(groups), [], True)
+        return QueryResult(len(groups), groups, False, is_aggregate=True)
+
+    selected = _resolve_select(catalog, root, query)
+    sort_keys = [_sort_key(catalog, root, item, parents) for item in query.order_by]
     if sort_keys and not query.is_count:
-        rows = _sorted(list(rows), sort_keys)
+        rows = sorting.sort(list(rows), sort_keys)
     page = _page(rows, query.offset, query.limit)
 
     if query.is_count:
@@ -100,40 +108,14 @@ def _page(rows: Iterable[Row], offset: int | None, limit: int | None) -> Iterato
 # -- ORDER BY ------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _SortKey:
-    value_of: Getter
-    descending: bool
-    nulls_first: bool
-
-
 def _sort_key(
     catalog: Catalog, root: ObjectDef, item: nodes.OrderItem, parents: ParentCache
-) -> _SortKey:
+) -> sorting.SortKey:
+    # The parser lets aggregates into ORDER BY only in aggregate queries.
+    assert isinstance(item.field, nodes.FieldPath)
     path = resolve_path(catalog, root, item.field)
     raw = path_getter(path, parents)
     normalize = values.normalizer(path.field)  # case-insensitive text, UTC datetimes
-    return _SortKey(
+    return sorting.SortKey(
         lambda row: normalize(raw(row)), item.descending, item.effective_nulls_first
     )
-
-
-def _sorted(rows: list[Row], keys: list[_SortKey]) -> list[Row]:
-    """Multi-key sort as successive stable sorts, least significant key first."""
-    for key in reversed(keys):
-        rows.sort(key=_null_aware(key), reverse=key.descending)
-    return rows
-
-
-def _null_aware(key: _SortKey) -> Callable[[Row], tuple[int, Any]]:
-    # Nulls get their own rank so they never compare with values; the rank is chosen
-    # so that after an optional reverse they end up first or last as requested.
-    null_rank = 0 if key.nulls_first != key.descending else 1
-    value_rank = 1 - null_rank
-    value_of = key.value_of
-
-    def rank(row: Row) -> tuple[int, Any]:
-        value = value_of(row)
-        return (null_rank, "") if value is None else (value_rank, value)
-
-    return rank

@@ -11,9 +11,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from soql.nodes import FieldPath
+
 from ..schema import FieldDef, ObjectDef
 from .errors import bad_relationship, no_such_column, unsupported_type
-from .nodes import FieldPath
 
 Row = dict[str, Any]
 Getter = Callable[[Row], Any]

@@ -22,10 +22,11 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, Final
 
+from soql import dates, nodes
+from soql.errors import SoqlError
+
 from .. import ids
 from ..schema import NUMBER_TYPES, FieldDef
-from . import dates, nodes
-from .errors import SoqlError
 
 TEXT: Final = "text"
 ID: Final = "id"

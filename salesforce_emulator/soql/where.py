@@ -13,14 +13,15 @@ from collections.abc import Callable, Sequence
 from datetime import date
 from typing import Any
 
-from ..schema import ObjectDef
-from . import lexer, nodes, values
-from .errors import SoqlError
+from soql import lexer, nodes
+from soql.errors import SoqlError
+
+from ..schema import FieldDef, ObjectDef
+from . import values
 from .resolve import (
     Catalog,
     Getter,
     ParentCache,
-    ResolvedPath,
     Row,
     path_getter,
     resolve_path,
@@ -43,31 +44,37 @@ class WhereCompiler:
         if isinstance(condition, nodes.Comparison):
             return self._comparison(condition)
         if isinstance(condition, nodes.Not):
-            return _negate(self.compile(condition.item))
+            return negate(self.compile(condition.item))
         parts = [self.compile(item) for item in condition.items]
         if isinstance(condition, nodes.And):
-            return _all_of(parts)
-        return _any_of(parts)
+            return all_of(parts)
+        return any_of(parts)
 
     def _comparison(self, comparison: nodes.Comparison) -> Predicate:
+        # The parser refuses aggregates in WHERE; only HAVING compares them.
+        assert isinstance(comparison.field, nodes.FieldPath)
         path = resolve_path(self._catalog, self._root, comparison.field)
-        field = path.field
-        for literal in comparison.values:
-            values.check_literal(field, literal)
         raw = path_getter(path, self._parents)
-        op = comparison.op
-        if op == "LIKE":
-            return _like(raw, comparison.value)
-        if op in ("INCLUDES", "EXCLUDES"):
-            return _includes(path, raw, comparison)
-        key_of = _keyed(raw, values.normalizer(field))
-        if values.kind_of(field) in (values.DATE, values.DATETIME):
-            ranges = [
-                values.range_key(field, lit, self._today) for lit in comparison.values
-            ]
-            return _range_comparison(key_of, op, ranges)
-        keys = [values.scalar_key(field, lit) for lit in comparison.values]
-        return _scalar_comparison(key_of, op, keys)
+        return comparison_predicate(path.field, raw, comparison, self._today)
+
+
+def comparison_predicate(
+    field: FieldDef, raw: Getter, comparison: nodes.Comparison, today: date
+) -> Predicate:
+    """``comparison`` applied to the value ``raw`` reads, typed like ``field``."""
+    for literal in comparison.values:
+        values.check_literal(field, literal)
+    op = comparison.op
+    if op == "LIKE":
+        return _like(raw, comparison.value)
+    if op in ("INCLUDES", "EXCLUDES"):
+        return _includes(field, raw, comparison)
+    key_of = _keyed(raw, values.normalizer(field))
+    if values.kind_of(field) in (values.DATE, values.DATETIME):
+        ranges = [values.range_key(field, lit, today) for lit in comparison.values]
+        return _range_comparison(key_of, op, ranges)
+    keys = [values.scalar_key(field, lit) for lit in comparison.values]
+    return _scalar_comparison(key_of, op, keys)
 
 
 def _keyed(raw: Getter, normalize: values.Normalizer) -> Getter:
@@ -79,11 +86,11 @@ def _keyed(raw: Getter, normalize: values.Normalizer) -> Getter:
 # -- boolean connectives ---------------------------------------------------------------
 
 
-def _negate(predicate: Predicate) -> Predicate:
+def negate(predicate: Predicate) -> Predicate:
     return lambda row: not predicate(row)
 
 
-def _all_of(predicates: Sequence[Predicate]) -> Predicate:
+def all_of(predicates: Sequence[Predicate]) -> Predicate:
     if len(predicates) == 2:
         first, second = predicates
         return lambda row: first(row) and second(row)
@@ -94,7 +101,7 @@ def _all_of(predicates: Sequence[Predicate]) -> Predicate:
     return every
 
 
-def _any_of(predicates: Sequence[Predicate]) -> Predicate:
+def any_of(predicates: Sequence[Predicate]) -> Predicate:
     if len(predicates) == 2:
         first, second = predicates
         return lambda row: first(row) or second(row)
@@ -112,12 +119,12 @@ def _scalar_comparison(key_of: Getter, op: str, keys: list[Any]) -> Predicate:
     if op in ("IN", "NOT IN"):
         wanted = frozenset(keys)  # may contain None: "IN ('a', null)" matches nulls
         member: Predicate = lambda row: key_of(row) in wanted  # noqa: E731
-        return member if op == "IN" else _negate(member)
+        return member if op == "IN" else negate(member)
     key = keys[0]
     if op in ("=", "!="):
         # key None is "= null"; '' on text/id fields also normalises to None.
         equal: Predicate = lambda row: key_of(row) == key  # noqa: E731
-        return equal if op == "=" else _negate(equal)
+        return equal if op == "=" else negate(equal)
     compare = _ORDERING[op]
     if key is None:
         return lambda row: False  # ordering against null never matches
@@ -129,7 +136,7 @@ def _range_comparison(
 ) -> Predicate:
     if op in ("IN", "NOT IN"):
         member = _in_ranges(key_of, ranges)
-        return member if op == "IN" else _negate(member)
+        return member if op == "IN" else negate(member)
     key_range = ranges[0]
     if key_range is None:
         return _scalar_comparison(key_of, op, [None])
@@ -138,7 +145,7 @@ def _range_comparison(
         within: Predicate = lambda row: (  # noqa: E731
             (value := key_of(row)) is not None and low <= value < high
         )
-        return within if op == "=" else _negate(within)
+        return within if op == "=" else negate(within)
     # "<" means before the range starts, ">" after it ends; <= / >= include the range.
     bound, compare = {
         "<": (low, operator.lt),
@@ -169,14 +176,12 @@ def _like(raw: Getter, literal: nodes.Literal) -> Predicate:
     return lambda row: (value := raw(row)) is not None and match(str(value)) is not None
 
 
-def _includes(
-    path: ResolvedPath, raw: Getter, comparison: nodes.Comparison
-) -> Predicate:
-    if values.kind_of(path.field) != values.MULTIPICKLIST:
+def _includes(field: FieldDef, raw: Getter, comparison: nodes.Comparison) -> Predicate:
+    if values.kind_of(field) != values.MULTIPICKLIST:
         raise SoqlError(
             "INVALID_FIELD",
             "includes or excludes operator only valid on multipicklist field: "
-            f"'{path.field.name}'",
+            f"'{field.name}'",
         )
     # Each literal 'a;b' is a set that must all be selected; the list is OR-ed.
     wanted = [
@@ -192,4 +197,4 @@ def _includes(
         selected = {part.strip().lower() for part in value.split(";")}
         return any(needed <= selected for needed in wanted)
 
-    return includes if comparison.op == "INCLUDES" else _negate(includes)
+    return includes if comparison.op == "INCLUDES" else negate(includes)

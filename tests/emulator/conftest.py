@@ -72,6 +72,7 @@ def emu() -> Iterator[Emulator]:
 
 @pytest.fixture
 def fresh(emu: Emulator) -> Emulator:
+    emu.set_clock_offset(0)
     for org in emu.all_orgs():
         org.reset_data()
         org.auto_approve = False

@@ -14,7 +14,7 @@ from simple_salesforce.exceptions import (
     SalesforceResourceNotFound,
 )
 
-from salesforce_emulator import Org
+from salesforce_emulator import Emulator, Org
 
 from .conftest import error_of
 
@@ -245,7 +245,7 @@ def test_multiple_matches_give_300(sf: Any, org: Org) -> None:
         sf.Account.upsert("Code__c/SAME", {"Name": "C"})
 
 
-def test_deleted_and_updated_windows(sf: Any) -> None:
+def test_deleted_and_updated_windows(sf: Any, emu: Emulator) -> None:
     from datetime import UTC, datetime, timedelta
 
     start = datetime.now(UTC) - timedelta(minutes=5)
@@ -253,6 +253,8 @@ def test_deleted_and_updated_windows(sf: Any) -> None:
     keep = sf.Account.create({"Name": "Keep"})["id"]
     gone = sf.Account.create({"Name": "Gone"})["id"]
     sf.Account.delete(gone)
+    # Replication works per whole minute: changes show once their minute is over.
+    emu.advance_clock(60)
     deleted = sf.Account.deleted(start, end)
     assert [r["id"] for r in deleted["deletedRecords"]] == [gone]
     assert keep in sf.Account.updated(start, end)["ids"]

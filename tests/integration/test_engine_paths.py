@@ -297,10 +297,11 @@ def test_owner_without_target_user_and_no_fallback_is_a_warning(
 
     assert result["totals"]["inserted"] == 1
     issue = RecordIssue.objects.get()
-    assert (issue.kind, issue.error_code, issue.fields) == (
+    assert (issue.kind, issue.error_code, issue.fields, issue.count) == (
         "warning",
-        "MISSING_PARENT",
+        "OWNER_NOT_MAPPED",
         ["OwnerId"],
+        1,
     )
     target_user = orgs.target.username or ""
     owner = orgs.target_org.get("Account", target_of(account))["OwnerId"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 from django.test import Client
 from django.urls import reverse
@@ -62,7 +63,7 @@ def test_wrong_secret_is_a_clear_error_and_saves_nothing(emulator: Emulator) -> 
 
 
 def test_unreachable_org_is_a_clear_error() -> None:
-    with pytest.raises(MigrationError, match=r"Cannot reach https://127\.0\.0\.1:9"):
+    with pytest.raises(ValidationError, match=r"Cannot reach https://127\.0\.0\.1:9"):
         org_add(
             name="nowhere",
             login_url="https://127.0.0.1:9",

@@ -17,10 +17,12 @@ from types import FrameType
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.management import call_command
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from datamigrator import embedded_redis
+from migrations_app.management.base import DataMigratorCommand
 from migrations_app.services.demo import (
     ADMIN_USERNAME,
     demo_admin_password,
@@ -33,7 +35,7 @@ DEMO_ORGS = ("source", "target")
 STARTUP_SECONDS = 60
 
 
-class Command(BaseCommand):
+class Command(DataMigratorCommand):
     help = "Run the app with its demo: emulator with two orgs, web server and worker."
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -94,6 +96,10 @@ class Command(BaseCommand):
         except MigrationError as exc:
             raise CommandError(
                 f"Could not connect to the emulator: {exc.message}"
+            ) from exc
+        except ValidationError as exc:
+            raise CommandError(
+                f"Could not connect to the emulator: {' '.join(exc.messages)}"
             ) from exc
         demo_template()
 

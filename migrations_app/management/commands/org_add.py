@@ -5,14 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from migrations_app.management.base import DataMigratorCommand
 from migrations_app.models import Org
 from migrations_app.services.errors import MigrationError
 from migrations_app.services.orgs import org_add
 
 
-class Command(BaseCommand):
+class Command(DataMigratorCommand):
     help = "Connect an org (client-credentials flow), store it encrypted, print its Organization Id."
 
     def add_arguments(self, parser: CommandParser) -> None:

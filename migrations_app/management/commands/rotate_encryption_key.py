@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand
-
+from migrations_app.management.base import DataMigratorCommand
 from migrations_app.services.orgs import org_rotate_credentials
 
 
-class Command(BaseCommand):
+class Command(DataMigratorCommand):
     help = (
         "Re-encrypt stored org credentials with the first ENCRYPTION_KEYS key. Put the new "
         "key first, keep the old one after it, run this, then drop the old key."

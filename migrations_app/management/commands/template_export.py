@@ -5,13 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from migrations_app.management.base import DataMigratorCommand
 from migrations_app.models import Template
 from migrations_app.services.templates import template_export_json
 
 
-class Command(BaseCommand):
+class Command(DataMigratorCommand):
     help = "Export a template as pretty-printed JSON (to stdout unless --output)."
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -7,12 +7,14 @@ from pathlib import Path
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from migrations_app.management.base import DataMigratorCommand
+from migrations_app.services.events import event_record
 from migrations_app.services.templates import template_import
 
 
-class Command(BaseCommand):
+class Command(DataMigratorCommand):
     help = "Import a template from a JSON file (FILE may be - for standard input)."
     stealth_options = ("stdin",)
 
@@ -29,9 +31,19 @@ class Command(BaseCommand):
         try:
             template = template_import(data=text, replace=options["replace"])
         except ValidationError as exc:
-            problems = "\n".join(f"  {message}" for message in exc.messages)
-            message = f"{options['file']} is not a valid template:\n{problems}"
+            problems = "; ".join(exc.messages)
+            message = f"{options['file']} is not a valid template: {problems}"
             raise CommandError(message) from exc
+        event_record(
+            actor=None,
+            action="template_imported",
+            details={
+                "template_id": template.pk,
+                "template": template.name,
+                "replace": options["replace"],
+                "via": "manage.py template_import",
+            },
+        )
         sobjects = ", ".join(item.sobject for item in template.template_objects.all())
         self.stdout.write(f'Imported template "{template.name}": {sobjects}')
 

@@ -1,7 +1,10 @@
-"""Recursive-descent parser for the SOQL subset (§8.1 of the emulator spec).
+"""Recursive-descent parser for SOQL: SELECT (fields, parent paths, aggregates and
+aliases), FROM, WHERE, GROUP BY, HAVING, ORDER BY, LIMIT, OFFSET.
 
-Syntax only: names are kept as written and checked against the schema later, so the
-Django app can validate a user's WHERE filter without an org.
+Syntax only: names are kept as written and checked against a schema by whoever runs the
+query, so a WHERE filter can be validated without an org. The rules Salesforce applies
+without a schema (a selected field must be grouped in an aggregate query, no aggregate
+in WHERE...) are checked here, with Salesforce's messages.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from decimal import Decimal
 from typing import Final
 
 from . import lexer, nodes
-from .errors import SoqlError
+from .errors import Refusal, SoqlError
 from .lexer import Token
 
 
@@ -31,11 +34,9 @@ _RESERVED: Final = _words(
     """
 )
 
-# Clause keywords Salesforce accepts but the emulator refuses; named in the error so a
-# gap in the emulator is obvious rather than looking like a typo.
+# Clause keywords Salesforce accepts but this parser does not model; named in the error
+# so a gap is obvious rather than looking like a typo.
 _UNSUPPORTED_CLAUSES: Final = {
-    "GROUP": "GROUP BY",
-    "HAVING": "HAVING",
     "WITH": "WITH",
     "FOR": "FOR VIEW/UPDATE",
     "USING": "USING SCOPE",
@@ -55,6 +56,25 @@ N_RANGE_LITERALS: Final = _words(
         LAST_N_MONTHS NEXT_N_MONTHS N_MONTHS_AGO LAST_N_QUARTERS NEXT_N_QUARTERS
         N_QUARTERS_AGO LAST_N_YEARS NEXT_N_YEARS N_YEARS_AGO
     """
+)
+
+# Keywords that start a clause of a full query: after a bare WHERE condition they mean
+# the text is more than a condition.
+_CLAUSES_AFTER_WHERE: Final = {
+    "GROUP": "GROUP BY",
+    "HAVING": "HAVING",
+    "ORDER": "ORDER BY",
+    "LIMIT": "LIMIT",
+    "OFFSET": "OFFSET",
+    **_UNSUPPORTED_CLAUSES,
+}
+
+# Salesforce's messages for the aggregate rules it checks before reading any data.
+NOT_GROUPED: Final = "Field must be grouped or aggregated: {field}"
+ORDER_NOT_GROUPED: Final = "Ordered field must be grouped or aggregated: {field}"
+AGGREGATE_IN_WHERE: Final = (
+    "Aggregate functions are not allowed in the WHERE clause; filter on them with "
+    "HAVING: {call}"
 )
 
 _COMPARISON_OPS: Final = {
@@ -77,6 +97,7 @@ def parse_where(text: str) -> nodes.Condition:
     """Parse a bare WHERE condition, e.g. ``Industry = 'Tech' AND IsActive = true``."""
     parser = _Parser(text)
     condition = parser.condition()
+    parser.refuse_clause_after_condition()
     parser.expect_end()
     return condition
 
@@ -86,6 +107,8 @@ class _Parser:
         self.text = text
         self.tokens = lexer.tokenize(text)
         self.index = 0
+        # Aggregates may appear in conditions only while parsing HAVING.
+        self.in_having = False
 
     # -- token helpers -------------------------------------------------------------
 
@@ -138,26 +161,55 @@ class _Parser:
         return SoqlError.malformed(detail, self.text, token.position)
 
     def unsupported(self, feature: str, token: Token | None = None) -> SoqlError:
-        detail = f"not supported by the Salesforce emulator: {feature}"
-        return self.error(detail, token)
+        token = token or self.current
+        return SoqlError.malformed(
+            f"not supported by this SOQL parser: {feature}",
+            self.text,
+            token.position,
+            refusal=Refusal.UNMODELLED,
+            construct=feature,
+        )
 
     def refuse_unsupported_clause(self) -> None:
         feature = _UNSUPPORTED_CLAUSES.get(self.current.upper)
         if feature is not None:
             raise self.unsupported(feature)
 
+    def refuse_clause_after_condition(self) -> None:
+        clause = _CLAUSES_AFTER_WHERE.get(self.current.upper)
+        if clause is not None:
+            raise SoqlError.malformed(
+                f"unexpected token: '{self.current.describe()}'",
+                self.text,
+                self.current.position,
+                refusal=Refusal.CLAUSE_IN_CONDITION,
+                construct=clause,
+            )
+
     # -- statement -----------------------------------------------------------------
 
     def query(self) -> nodes.Query:
         self.expect_keyword("SELECT")
-        fields, is_count = self.select_list()
+        select, is_count, aliases = self.select_list()
         self.expect_keyword("FROM")
         query = nodes.Query(
-            sobject=self.object_name(), fields=fields, is_count=is_count, text=self.text
+            sobject=self.object_name(),
+            fields=[i.term for i in select if isinstance(i.term, nodes.FieldPath)],
+            select=select,
+            is_count=is_count,
+            text=self.text,
         )
         self.refuse_unsupported_clause()
         if self.accept_keyword("WHERE"):
             query.where = self.condition()
+        self.refuse_unsupported_clause()
+        if self.at_keyword("GROUP") and self.lookahead().upper == "BY":
+            self.index += 2
+            query.group_by = self.group_by()
+        if self.accept_keyword("HAVING"):
+            self.in_having = True
+            query.having = self.condition()
+            self.in_having = False
         self.refuse_unsupported_clause()
         if self.at_keyword("ORDER") and self.lookahead().upper == "BY":
             self.index += 2
@@ -167,7 +219,51 @@ class _Parser:
         if self.at_keyword("OFFSET"):
             query.offset = self.offset()
         self.expect_end()
+        self.check_grouping(query, aliases)
         return query
+
+    def group_by(self) -> list[nodes.FieldPath]:
+        if self.at_keyword("ROLLUP", "CUBE") and _is_punct(self.lookahead(), "("):
+            raise self.unsupported(f"GROUP BY {self.current.upper}")
+        paths = [self.field_path()]
+        while self.at_punct(","):
+            self.advance()
+            paths.append(self.field_path())
+        return paths
+
+    # -- aggregate rules -------------------------------------------------------------
+
+    def check_grouping(self, query: nodes.Query, aliases: list[Token]) -> None:
+        """The rules Salesforce checks on the text of an aggregate query."""
+        uses_aggregates = query.is_aggregate or _has_aggregate(query.having)
+        uses_aggregates |= any(
+            isinstance(item.field, nodes.Aggregate) for item in query.order_by
+        )
+        if not uses_aggregates:
+            if aliases:  # an alias names a column of an AggregateResult row only
+                raise self.unexpected(aliases[0])
+            return
+        grouped = {path.dotted.lower() for path in query.group_by}
+        for item in query.select:
+            self.require_grouped(item.term, grouped, NOT_GROUPED)
+        for order in query.order_by:
+            self.require_grouped(order.field, grouped, ORDER_NOT_GROUPED)
+        for path in _condition_fields(query.having):
+            self.require_grouped(path, grouped, NOT_GROUPED)
+        names = [name.lower() for name in query.result_names()]
+        for index, name in enumerate(names):
+            if name in names[:index] and query.select[index].alias:
+                raise SoqlError(
+                    "MALFORMED_QUERY", f"duplicate alias: {query.select[index].alias}"
+                )
+
+    def require_grouped(
+        self, term: nodes.Term, grouped: set[str], message: str
+    ) -> None:
+        if isinstance(term, nodes.FieldPath) and term.dotted.lower() not in grouped:
+            raise SoqlError.malformed(
+                message.format(field=term.dotted), self.text, term.position
+            )
 
     def object_name(self) -> str:
         token = self.current
@@ -202,31 +298,65 @@ class _Parser:
 
     # -- SELECT list ---------------------------------------------------------------
 
-    def select_list(self) -> tuple[list[nodes.FieldPath], bool]:
-        fields: list[nodes.FieldPath] = []
+    def select_list(self) -> tuple[list[nodes.SelectItem], bool, list[Token]]:
+        """The select items, whether it is a bare COUNT(), and the alias tokens."""
+        items: list[nodes.SelectItem] = []
+        aliases: list[Token] = []
         count_token: Token | None = None
         seen: set[str] = set()
         while True:
             token = self.current
-            if self.is_count_call():
+            if self.is_count_call() and not self.alias_follows(3):
                 count_token = token
                 self.index += 3
             else:
-                path = self.select_item()
-                key = path.dotted.lower()
-                if key in seen:
-                    raise self.error(f"duplicate field selected: {path.dotted}", token)
-                seen.add(key)
-                fields.append(path)
+                term = self.select_item()
+                if isinstance(term, nodes.FieldPath):
+                    key = term.dotted.lower()
+                    if key in seen:
+                        raise self.error(
+                            f"duplicate field selected: {term.dotted}", token
+                        )
+                    seen.add(key)
+                alias = self.alias()
+                if alias is not None:
+                    aliases.append(alias)
+                items.append(nodes.SelectItem(term, alias.text if alias else None))
             if not self.at_punct(","):
                 break
             self.advance()
-        if count_token is not None and fields:
+        if count_token is not None and items:
             raise self.error(
                 "COUNT() cannot be combined with other fields in the select list",
                 count_token,
             )
-        return fields, count_token is not None
+        return items, count_token is not None, aliases
+
+    def alias_follows(self, distance: int) -> bool:
+        """Whether the token at ``distance`` is an alias: a plain word that ends the
+        select item (so ``SELECT Id Account`` still fails on ``Account``)."""
+        token = self.lookahead(distance)
+        after = self.lookahead(distance + 1)
+        ends_item = _is_punct(after, ",") or after.upper == "FROM"
+        return token.kind == lexer.IDENT and token.upper not in _RESERVED and ends_item
+
+    def alias(self) -> Token | None:
+        return self.advance() if self.alias_follows(0) else None
+
+    def aggregate(self) -> nodes.Aggregate:
+        """``FUNC(field)`` or ``COUNT()``; the current token is the function name."""
+        name = self.advance()
+        self.expect_punct("(")
+        field: nodes.FieldPath | None = None
+        if not (name.upper == "COUNT" and self.at_punct(")")):
+            field = self.field_path()
+        self.expect_punct(")")
+        return nodes.Aggregate(name.upper, field, name.position)
+
+    def at_aggregate(self) -> bool:
+        return self.current.upper in nodes.AGGREGATE_FUNCTIONS and _is_punct(
+            self.lookahead(), "("
+        )
 
     def is_count_call(self) -> bool:
         return (
@@ -235,14 +365,26 @@ class _Parser:
             and _is_punct(self.lookahead(2), ")")
         )
 
-    def select_item(self) -> nodes.FieldPath:
+    def select_item(self) -> nodes.Term:
         if self.at_punct("("):
             if self.lookahead().upper == "SELECT":
                 raise self.unsupported("child relationship sub-queries")
             raise self.unexpected()
         if self.at_keyword("TYPEOF"):
             raise self.unsupported("TYPEOF")
+        if self.at_aggregate():
+            return self.aggregate()
         return self.field_path()
+
+    def operand(self) -> nodes.Term:
+        """The left side of a comparison: a field, or an aggregate inside HAVING."""
+        if not self.at_aggregate():
+            return self.field_path()
+        token = self.current
+        call = self.aggregate()
+        if not self.in_having:
+            raise self.error(AGGREGATE_IN_WHERE.format(call=call.text), token)
+        return call
 
     def field_path(self) -> nodes.FieldPath:
         first = self.current
@@ -299,7 +441,7 @@ class _Parser:
         return self.comparison()
 
     def comparison(self) -> nodes.Comparison:
-        path = self.field_path()
+        path = self.operand()
         token = self.current
         if token.kind == lexer.OP:
             self.advance()
@@ -355,7 +497,13 @@ class _Parser:
         if kind == lexer.IDENT:
             return self.word_value()
         if self.at_punct(":"):
-            raise self.unsupported("Apex bind variables")
+            raise SoqlError.malformed(
+                "unexpected token: ':'",
+                self.text,
+                token.position,
+                refusal=Refusal.APEX_BIND,
+                construct="bind variable",
+            )
         raise self.unexpected()
 
     def word_value(self) -> nodes.Literal:
@@ -405,7 +553,7 @@ class _Parser:
         return items
 
     def order_item(self) -> nodes.OrderItem:
-        path = self.field_path()
+        path = self.aggregate() if self.at_aggregate() else self.field_path()
         descending = False
         if self.accept_keyword("DESC"):
             descending = True
@@ -449,3 +597,23 @@ def _trim_fraction(body: str) -> str:
     if not dot:
         return head
     return f"{head}.{fraction[:6].ljust(6, '0')}"
+
+
+def _has_aggregate(condition: nodes.Condition | None) -> bool:
+    return any(isinstance(c.field, nodes.Aggregate) for c in _comparisons(condition))
+
+
+def _condition_fields(condition: nodes.Condition | None) -> list[nodes.FieldPath]:
+    return [
+        c.field for c in _comparisons(condition) if isinstance(c.field, nodes.FieldPath)
+    ]
+
+
+def _comparisons(condition: nodes.Condition | None) -> list[nodes.Comparison]:
+    if condition is None:
+        return []
+    if isinstance(condition, nodes.Comparison):
+        return [condition]
+    if isinstance(condition, nodes.Not):
+        return _comparisons(condition.item)
+    return [c for item in condition.items for c in _comparisons(item)]
