@@ -49,6 +49,9 @@ def start(
             str(socket_path.parent),
         ],
         stdout=subprocess.DEVNULL,
+        # Not in the terminal's process group: Ctrl-C must not stop Redis before
+        # the processes that use it are done.
+        start_new_session=True,
     )
     deadline = time.monotonic() + timeout
     while not is_running(socket_path):

@@ -165,8 +165,8 @@ class OrgAdminForm(forms.ModelForm[Org]):
         self.report: org_services.OrgReport | None = None
 
     def _post_clean(self) -> None:
-        super()._post_clean()
-        if self._errors:
+        super()._post_clean()  # type: ignore[misc]
+        if self.errors:
             return
         self._apply_secrets()
         if self.awaits_connect:
@@ -174,6 +174,9 @@ class OrgAdminForm(forms.ModelForm[Org]):
         try:
             self.report = org_services.org_inspect(org=self.instance)
         except ValidationError as exc:
+            if not hasattr(exc, "error_dict"):
+                self.add_error(None, exc)
+                return
             for field, errors in exc.message_dict.items():
                 self.add_error(field if field in self.fields else None, errors)
 
@@ -294,7 +297,9 @@ class OrgAdmin(BaseAdmin[Org]):
         # Saving tests the org over the network. The admin would hold a transaction
         # (and on SQLite the write lock) during the test; org_save and
         # save_related keep their own short transactions instead.
-        return self._changeform_view(request, object_id, form_url, extra_context)
+        return self._changeform_view(  # type: ignore[attr-defined]
+            request, object_id, form_url, extra_context
+        )
 
     def save_model(
         self, request: HttpRequest, obj: Org, form: Any, change: bool
@@ -932,8 +937,3 @@ class AuditEventAdmin(ReadOnlyAdminMixin, BaseAdmin[AuditEvent]):
         return format_html(
             "<pre>{}</pre>", json.dumps(obj.details, indent=2, ensure_ascii=False)
         )
-
-
-admin.site.site_header = "Data Migrator"
-admin.site.site_title = "Data Migrator"
-admin.site.index_title = "Orgs, templates, runs and mappings"

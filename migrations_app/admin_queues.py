@@ -13,7 +13,7 @@ from http import HTTPStatus
 from typing import Any
 
 from django.contrib import admin
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
@@ -22,13 +22,14 @@ from django_rq import models as rq_models
 from django_rq import stats_views
 from django_rq.urls import get_admin_urlpatterns, get_api_urlpatterns
 from redis.exceptions import RedisError
+from rq.exceptions import NoSuchJobError
 
 from migrations_app.services.access import can_manage_queues
 
 View = Callable[..., HttpResponse]
 
 
-class QueueAdmin(rq_admin.QueueAdmin):  # type: ignore[misc]
+class QueueAdmin(rq_admin.QueueAdmin):
     def has_module_permission(self, request: HttpRequest) -> bool:
         return can_manage_queues(user=request.user)
 
@@ -71,8 +72,11 @@ class QueueAdmin(rq_admin.QueueAdmin):  # type: ignore[misc]
                 return view(request, *args, **kwargs)
             except RedisError:
                 return self._redis_down(request)
-            except IndexError:
-                raise Http404("There is no such queue.") from None
+            except (LookupError, ValueError, NoSuchJobError, ImproperlyConfigured):
+                # django-rq fails this way on a queue, job, worker or scheduler
+                # that does not exist (or no longer does), and on the scheduler
+                # pages without rq-scheduler.
+                raise Http404("There is no such queue, job or worker.") from None
 
         return self.admin_site.admin_view(guarded)
 

@@ -30,8 +30,8 @@ class RunLaunchForm(forms.Form):
     target_org = OrgChoiceField(queryset=Org.objects.order_by("name"))
     strategy = forms.ChoiceField(
         choices=[
-            (value, f"{label}: {STRATEGY_HELP[Strategy(value)]}")
-            for value, label in Strategy.choices
+            (value, f"{value}: {STRATEGY_HELP[Strategy(value)]}")
+            for value in Strategy.values
         ],
         initial=Strategy.VEID_MATCH,
         widget=forms.RadioSelect,

@@ -27,7 +27,7 @@ class RefuseNulCharactersMiddleware:
         if NUL in request.path:
             return _refuse()
         if _has_nul(request.GET):
-            request.GET = _without_nul(request.GET)
+            request.GET = _without_nul(request.GET)  # type: ignore[assignment]
         if request.method == "POST" and _has_nul(request.POST):
             return _refuse()
         return self.get_response(request)

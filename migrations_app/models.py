@@ -376,6 +376,12 @@ class Run(TimestampedModel, OutcomeCounts):
     def __str__(self) -> str:
         return f"Run {self.pk} {self.source_org} → {self.target_org}"
 
+    def get_absolute_url(self) -> str:
+        """The live run page (the admin's "View on site" link points there)."""
+        from django.urls import reverse
+
+        return reverse("migrations_app:run-detail", args=[self.pk])
+
 
 class RunObjectStat(OutcomeCounts):
     """Per-run, per-sObject outcome counts."""

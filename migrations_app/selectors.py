@@ -126,6 +126,22 @@ class RunProgress:
         return end - self.run.started_at
 
     @property
+    def duration_text(self) -> str:
+        duration = self.duration
+        if duration is None:
+            return "—"
+        seconds = duration.total_seconds()
+        if seconds < 60:
+            return f"{seconds:.1f} s"
+        minutes, seconds = divmod(round(seconds), 60)
+        hours, minutes = divmod(minutes, 60)
+        return (
+            f"{hours} h {minutes:02d} min"
+            if hours
+            else f"{minutes} min {seconds:02d} s"
+        )
+
+    @property
     def records_per_second(self) -> float | None:
         duration = self.duration
         if not duration or duration.total_seconds() < 0.001:

@@ -440,8 +440,9 @@ def _run_query(org: Org, job: BulkJob, batch: Batch) -> None:
 
 
 def _run_dml(org: Org, job: BulkJob, batch: Batch, user_id: str) -> None:
+    writer = org.writer(job.sobject)
     try:
-        rows = _records(job, batch.request_body)
+        rows = _records(job, batch.request_body, writer)
     except ValueError as exc:
         batch.fail(f"InvalidBatch : {exc}", org.clock.now_text())
         return
@@ -452,7 +453,6 @@ def _run_dml(org: Org, job: BulkJob, batch: Batch, user_id: str) -> None:
             org.clock.now_text(),
         )
         return
-    writer = org.writer(job.sobject)
     now = org.clock.now_text()
     with org.store.transaction():
         for values in rows:
@@ -461,8 +461,11 @@ def _run_dml(org: Org, job: BulkJob, batch: Batch, user_id: str) -> None:
     batch.failed = sum(1 for r in batch.results if not r["success"])
 
 
-def _records(job: BulkJob, body: bytes) -> list[Any]:
-    """The batch's records: JSON objects, or (header, row) pairs for CSV."""
+def _records(job: BulkJob, body: bytes, writer: Writer) -> list[Any]:
+    """The batch's records: JSON objects, or (column plan, row) pairs for CSV.
+
+    Raises ValueError for a batch that cannot be read at all (an unknown column
+    fails the whole batch, as in Salesforce)."""
     text = body.decode("utf-8-sig", "replace")
     if job.content_type == "JSON":
         try:
@@ -476,7 +479,8 @@ def _records(job: BulkJob, body: bytes) -> list[Any]:
     header = next(reader, [])
     if not header:
         raise ValueError("The CSV batch has no header row")
-    return [(header, row) for row in reader if row]
+    plan = writer.columns(header)
+    return [(plan, row) for row in reader if row]
 
 
 def _apply(
@@ -497,8 +501,8 @@ def _apply(
 
 def _values(writer: Writer, job: BulkJob, record: Any) -> dict[str, Any]:
     if isinstance(record, tuple):
-        header, row = record
-        return writer.row_values(writer.columns(header), row)
+        plan, row = record
+        return writer.row_values(plan, row)
     creating = job.operation == "insert"
     return writer.prepare(record, for_create=creating)
 

@@ -235,7 +235,8 @@ class _Parser:
 
     def check_grouping(self, query: nodes.Query, aliases: list[Token]) -> None:
         """The rules Salesforce checks on the text of an aggregate query."""
-        uses_aggregates = query.is_aggregate or _has_aggregate(query.having)
+        # HAVING filters groups: it makes the query an aggregate one, as GROUP BY does.
+        uses_aggregates = query.is_aggregate or query.having is not None
         uses_aggregates |= any(
             isinstance(item.field, nodes.Aggregate) for item in query.order_by
         )
@@ -597,10 +598,6 @@ def _trim_fraction(body: str) -> str:
     if not dot:
         return head
     return f"{head}.{fraction[:6].ljust(6, '0')}"
-
-
-def _has_aggregate(condition: nodes.Condition | None) -> bool:
-    return any(isinstance(c.field, nodes.Aggregate) for c in _comparisons(condition))
 
 
 def _condition_fields(condition: nodes.Condition | None) -> list[nodes.FieldPath]:

@@ -224,7 +224,7 @@ def test_run_page_shows_counts_and_a_live_progress_part(
     assert 'value="50"' in part.content.decode()  # 40 of 80 selected so far
 
 
-def test_the_progress_part_reloads_the_page_once_the_run_ended(
+def test_the_progress_part_says_when_the_run_ended(
     admin_client: Client, connected_pair: tuple[Org, Org], template: Template
 ) -> None:
     source, target = connected_pair
@@ -237,7 +237,7 @@ def test_the_progress_part_reloads_the_page_once_the_run_ended(
         reverse("migrations_app:run-progress", args=[run.pk]), HTTP_HX_REQUEST="true"
     )
 
-    assert part["HX-Refresh"] == "true"
+    assert part["HX-Trigger"] == "run-ended"
     assert "hx-trigger" not in part.content.decode()
 
 

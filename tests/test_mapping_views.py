@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from http import HTTPStatus
+from typing import Any
 from unittest.mock import patch
 
 import pytest
@@ -17,8 +18,15 @@ from migrations_app.models import MappingAudit, Org, RecordMapping
 
 pytestmark = pytest.mark.django_db
 
-SOURCE_IDS = [to_18(f"003Aa00000000{i:02d}") for i in range(3)]
-TARGET_IDS = [to_18(f"003Bb00000000{i:02d}") for i in range(3)]
+
+def record_id(id15: str) -> str:
+    value = to_18(id15)
+    assert value is not None
+    return value
+
+
+SOURCE_IDS = [record_id(f"003Aa00000000{i:02d}") for i in range(3)]
+TARGET_IDS = [record_id(f"003Bb00000000{i:02d}") for i in range(3)]
 
 
 @pytest.fixture
@@ -49,6 +57,10 @@ def user_with(*codenames: str) -> User:
         )
     )
     return user
+
+
+def streamed_text(response: Any) -> str:
+    return b"".join(response.streaming_content).decode()
 
 
 def client_for(*codenames: str) -> Client:
@@ -158,9 +170,7 @@ def test_csv_streams_the_filtered_list(pair: tuple[Org, Org]) -> None:
     )
 
     assert response.streaming
-    rows = list(
-        csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode()))
-    )
+    rows = list(csv.DictReader(io.StringIO(streamed_text(response))))
     assert sorted(row["target_id"] for row in rows) == sorted(TARGET_IDS[:2])
     assert rows[0]["target_url"].startswith("https://target.example.com/")
 
@@ -263,6 +273,6 @@ def test_admin_has_no_delete_for_mappings_and_searches_15_char_ids(
     )
     assert deleted.status_code == HTTPStatus.FORBIDDEN
     assert RecordMapping.objects.filter(pk=mapping.pk).exists()
-    lines = b"".join(exported.streaming_content).decode().splitlines()
+    lines = streamed_text(exported).splitlines()
     assert len(lines) == 2
     assert TARGET_IDS[1] in lines[1]

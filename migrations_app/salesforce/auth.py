@@ -53,7 +53,7 @@ def request_token(
     body = _json_body(response)
     if response.status_code != 200:
         error, description = oauth_error_parts(body)
-        if not error:
+        if not error or response.status_code == requests.codes.not_found:
             raise AuthenticationError(
                 _not_a_login_endpoint(login_url, response), code=NOT_A_LOGIN_ENDPOINT
             )

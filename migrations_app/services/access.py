@@ -7,7 +7,7 @@ permissions in its own way.
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, PermissionsMixin
 
 from migrations_app.models import Org
 
@@ -24,7 +24,7 @@ def can_launch_into(*, user: User, org: Org) -> bool:
     one of its named users or a member of one of its named groups. Superusers may
     always.
     """
-    if not user.is_active or not user.has_perm(LAUNCH_PERMISSION):
+    if not user.is_active or not has_perm(user, LAUNCH_PERMISSION):
         return False
     if getattr(user, "is_superuser", False):
         return True
@@ -49,5 +49,11 @@ def can_manage_queues(*, user: User) -> bool:
     return bool(
         user.is_active
         and getattr(user, "is_staff", False)
-        and user.has_perm(QUEUE_ADMIN_PERMISSION)
+        and has_perm(user, QUEUE_ADMIN_PERMISSION)
     )
+
+
+def has_perm(user: User, permission: str) -> bool:
+    if isinstance(user, PermissionsMixin | AnonymousUser):
+        return bool(user.has_perm(permission))
+    return False

@@ -9,7 +9,7 @@ bulk. Either way the calls follow the number of mappings, never the size of the 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -28,17 +28,16 @@ from migrations_app.models import (
     Run,
     Template,
 )
-from migrations_app.salesforce.client import SalesforceClient
 from migrations_app.salesforce.errors import SalesforceError
 from migrations_app.services import duplicates
 from migrations_app.services.errors import MigrationError
 from migrations_app.services.events import event_record
 from migrations_app.services.mapping_state import (
-    DB_CHUNK,
     Side,
     apply_states,
     checkable,
     deleted_since,
+    id_batches,
     inspect_ids,
     mapped_ids,
     pair_mappings,
@@ -318,7 +317,7 @@ def _check_every_mapping(
 ) -> None:
     """The fallback: every mapped id of the side, in chunks as large as a URI allows."""
     ids = checkable(mappings, side).values_list(side.id_field, flat=True)
-    for batch in _id_batches(ids):
+    for batch in id_batches(ids):
         _inspect_and_apply(context, side, sobject, mappings, batch)
 
 
@@ -453,66 +452,3 @@ def _finish(
     )
     audit.refresh_from_db()
     return audit
-
-
-# Runs --------------------------------------------------------------------------------
-
-
-def run_check_target_deleted(
-    *, run: Run, target: SalesforceClient, sobject: str
-) -> int:
-    """Before a veid run decides, mark the mappings whose target record was deleted
-    since the pair's last run (one Get Deleted call); return how many were marked.
-
-    The records then fail with TARGET_DELETED when their page is processed, instead of
-    being counted unchanged. Past the delete log's 15 days the mapped ids are checked.
-    """
-    if run.dry_run or run.strategy == "none":
-        return 0
-    mappings = pair_mappings(run.source_org, run.target_org, sobject).filter(
-        status=MappingStatus.ACTIVE
-    )
-    side = Side("target", target)
-    replicated = deleted_since(side, sobject, _previous_run_start(run), timezone.now())
-    if replicated is not None:
-        batches: Iterable[Sequence[str] | set[str]] = [
-            mapped_ids(mappings, side, replicated[0])
-        ]
-    else:
-        batches = _id_batches(mappings.values_list("target_id", flat=True))
-    marked = 0
-    for candidates in batches:
-        if not candidates:
-            continue
-        states = inspect_ids(side, sobject, candidates, with_modifier=False)
-        changed = apply_states(mappings, side, states, found_by=f"run {run.pk}")
-        marked += changed[side.deleted_code] + changed[side.recycle_bin_code]
-    return marked
-
-
-def _id_batches(ids: QuerySet[RecordMapping, str]) -> Iterator[list[str]]:
-    """Ids from the database in batches, so memory stays bounded (invariant 10)."""
-    batch: list[str] = []
-    for record_id in ids.order_by("pk").iterator(chunk_size=DB_CHUNK):
-        batch.append(record_id)
-        if len(batch) == DB_CHUNK * 5:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
-def _previous_run_start(run: Run) -> datetime | None:
-    previous = (
-        Run.objects.filter(
-            source_org=run.source_org_id,
-            target_org=run.target_org_id,
-            dry_run=False,
-            started_at__isnull=False,
-        )
-        .exclude(pk=run.pk)
-        .order_by("-started_at")
-        .values_list("started_at", flat=True)
-        .first()
-    )
-    return previous

@@ -69,7 +69,7 @@ def event_record(
     recorded: dict[str, Any] = dict(without_secrets(details or {}))
     if before is not None or after is not None:
         recorded.update(changes(before or {}, after or {}))
-    user = actor if actor is not None and actor.is_authenticated else None
+    user: Any = actor if actor is not None and actor.is_authenticated else None
     if user is not None:
         recorded.setdefault("actor", _clean_text(user.get_username()))
     if org is not None:

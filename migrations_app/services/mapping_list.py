@@ -158,7 +158,11 @@ def audit_objects(*, audit: MappingAudit) -> list[dict[str, Any]]:
             {
                 **group,
                 "records": [
-                    {**record, "url": record_url(audit.target_org, record["id"])}
+                    {
+                        **record,
+                        "url": record_url(audit.target_org, record["id"]),
+                        "created": _short_datetime(record["created_date"]),
+                    }
                     for record in group["records"]
                 ],
             }
@@ -174,3 +178,8 @@ def audit_objects(*, audit: MappingAudit) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def _short_datetime(text: str) -> str:
+    """ "2026-12-01T14:48:02.000+0000" as "2026-12-01 14:48" (UTC)."""
+    return text[:16].replace("T", " ") + (" UTC" if text else "")

@@ -7,7 +7,7 @@ never the size of the org.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -125,6 +125,18 @@ def mapped_ids(
             )
         )
     return found
+
+
+def id_batches(ids: QuerySet[RecordMapping, str]) -> Iterator[list[str]]:
+    """Ids from the database in batches, so memory stays bounded (invariant 10)."""
+    batch: list[str] = []
+    for record_id in ids.order_by("pk").iterator(chunk_size=DB_CHUNK):
+        batch.append(record_id)
+        if len(batch) == DB_CHUNK * 5:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def checkable(mappings: QuerySet[RecordMapping], side: Side) -> QuerySet[RecordMapping]:

@@ -41,7 +41,6 @@ from migrations_app.salesforce.client import SalesforceClient
 from migrations_app.salesforce.errors import SalesforceError
 from migrations_app.services import batches
 from migrations_app.services.access import can_launch_into
-from migrations_app.services.audit import run_check_target_deleted
 from migrations_app.services.context import Progress, RunContext, chunked
 from migrations_app.services.errors import MigrationError
 from migrations_app.services.events import event_record
@@ -52,6 +51,7 @@ from migrations_app.services.leases import (
     run_start_next_on_pair,
 )
 from migrations_app.services.orgs import org_connect
+from migrations_app.services.run_checks import run_check_target_deleted
 
 logger = logging.getLogger(__name__)
 

@@ -266,13 +266,15 @@ def pair_audit_start(
 ) -> HttpResponse:
     source, target = _pair(source_id, target_id)
     form = AuditForm(request.POST)
-    options = form.cleaned_data if form.is_valid() else {}
+    if not form.is_valid():
+        messages.error(request, "The audit's object or template is not valid.")
+        return redirect("migrations_app:org-pair", source_id, target_id)
     try:
         audit = audit_launch(
             source_org=source,
             target_org=target,
-            sobject=options.get("sobject", ""),
-            template=options.get("template"),
+            sobject=form.cleaned_data["sobject"],
+            template=form.cleaned_data["template"],
             requested_by=request.user,
         )
     except MigrationError as exc:

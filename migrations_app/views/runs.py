@@ -85,9 +85,9 @@ def run_progress(request: HttpRequest, run_id: int) -> HttpResponse:
         request, "migrations_app/_run_progress.html", _progress_context(request, run)
     )
     if request.htmx and run.status not in selectors.ACTIVE_STATUSES:  # type: ignore[attr-defined]
-        # The run ended while the page watched: reload it once, for its issues,
-        # result files and buttons.
-        response["HX-Refresh"] = "true"
+        # The run ended while the page watched: its results region fetches itself
+        # again (pre-flight, issues), without reloading the page.
+        response["HX-Trigger"] = "run-ended"
     return response
 
 

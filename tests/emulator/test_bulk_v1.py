@@ -338,6 +338,17 @@ def test_a_batch_over_the_record_limit_fails(
     assert no_results["exceptionCode"] == "InvalidBatch"
 
 
+def test_an_unknown_csv_column_fails_the_batch(bulk: Bulk, org: Org) -> None:
+    job_id = str(xml_fields(bulk.create_job("insert", "Account"))["id"])
+    batch_id = str(xml_fields(bulk.add_csv_batch(job_id, "Name,Nope\nA,1\n"))["id"])
+
+    batch = xml_fields(bulk.call("GET", f"job/{job_id}/batch/{batch_id}"))
+
+    assert batch["state"] == "Failed"
+    assert batch["stateMessage"] == "InvalidBatch : Field name not found : Nope"
+    assert org.count("Account") == 0
+
+
 @pytest.mark.parametrize(
     ("path", "body", "code", "message"),
     [

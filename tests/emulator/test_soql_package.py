@@ -104,6 +104,10 @@ def test_aggregate_in_where_is_refused_with_its_location() -> None:
             "Field must be grouped or aggregated: Industry",
         ),
         (
+            "SELECT Name FROM Account HAVING COUNT(Id) > 1",
+            "Field must be grouped or aggregated: Name",
+        ),
+        (
             "SELECT Name FROM Account GROUP BY Name ORDER BY Industry",
             "Ordered field must be grouped or aggregated: Industry",
         ),

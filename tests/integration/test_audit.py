@@ -9,15 +9,22 @@ from http import HTTPStatus
 from io import StringIO
 from typing import Any
 
+import django_rq
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.core.management import CommandError, call_command
 from django.test import Client
 from django.urls import reverse
+from rq import SimpleWorker
 from simple_salesforce import Salesforce
 
 from migrations_app.models import MappingAudit, RecordIssue, RecordMapping, Run
-from migrations_app.services.audit import audit_create, audit_execute, audit_result
+from migrations_app.services.audit import (
+    audit_create,
+    audit_execute,
+    audit_launch,
+    audit_result,
+)
 from migrations_app.services.duplicates import preflight_duplicates
 from migrations_app.services.templates import template_snapshot
 from salesforce_emulator import Emulator
@@ -204,7 +211,8 @@ def test_a_record_edited_in_the_target_by_someone_else_is_drifted(
 ) -> None:
     template, ids = contacts(orgs, 3)
     audit(orgs)
-    other_user_client(orgs).Contact.update(target_of(ids[0]), {"LastName": "Edited"})
+    other_user: Any = other_user_client(orgs)
+    other_user.Contact.update(target_of(ids[0]), {"LastName": "Edited"})
     later(orgs)
 
     second = audit(orgs)
@@ -314,12 +322,38 @@ def test_audit_calls_follow_the_mappings_not_the_size_of_the_org(
         "Contact", [{"LastName": f"Unmapped {i}"} for i in range(6000)]
     )
 
-    big_calls = audit_calls(orgs, "target")
-    small_calls = audit_calls(orgs, small)
+    first = audit_calls(orgs, "target"), audit_calls(orgs, small)
+    # The big org gets busier; both lose two mapped records.
+    orgs.target_org.insert_many(
+        "Contact", [{"LastName": f"Later {i}"} for i in range(3000)]
+    )
+    for name in ("target", small):
+        delete_mapped(orgs, name, 2)
+    later(orgs)
+    second = audit_calls(orgs, "target"), audit_calls(orgs, small)
 
-    assert big_calls[1] == small_calls[1]
-    # The fallback checks 1,000 mapped ids in at most 2 calls per org.
-    assert big_calls[1] <= 2
+    # The first audit checks the 1,000 mapped ids in at most 2 calls per org.
+    assert first[0] == first[1]
+    assert first[0] <= (2, 2)
+    # The next ones ask Get Deleted (source, target) and Get Updated (target) and
+    # read only the mapped records they name: here the 2 deleted ones, and the 1,000
+    # written in the minute before the first audit (a window starts on a whole
+    # minute, so that minute is looked at again).
+    assert second[0] == second[1]
+    source_calls, target_calls = second[0]
+    assert source_calls == 1
+    assert target_calls <= 1 + 1 + 1 + 2
+    for name in ("target", small):
+        org = register(orgs.emulator, name)
+        assert (
+            RecordMapping.objects.filter(target_org=org, status="outdated").count() == 2
+        )
+
+
+def delete_mapped(pair: OrgPair, target_name: str, count: int) -> None:
+    org = register(pair.emulator, target_name)
+    for mapping in RecordMapping.objects.filter(target_org=org)[:count]:
+        pair.emulator.org(target_name).delete("Contact", mapping.target_id)
 
 
 def test_audit_mappings_command_prints_the_json_shape(orgs: OrgPair) -> None:
@@ -434,3 +468,24 @@ def test_audit_page_shows_each_duplicate_group_side_by_side(orgs: OrgPair) -> No
     assert html.count('data-kind="created_by_migration"') == 2
     assert f"run {second['run_id']}</a>" in html
     assert f"{orgs.target.instance_url}/" in html
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_launched_audit_is_run_by_a_worker_once(orgs: OrgPair) -> None:
+    _template, ids = contacts(orgs, 2)
+    orgs.target_org.delete("Contact", target_of(ids[0]))
+    queue = django_rq.get_queue("default")
+    queue.empty()
+
+    launched = audit_launch(source_org=orgs.source, target_org=orgs.target)
+    joined = audit_launch(source_org=orgs.source, target_org=orgs.target)
+    SimpleWorker([queue], connection=queue.connection).work(burst=True)
+
+    assert joined.pk == launched.pk
+    launched.refresh_from_db()
+    assert launched.status == MappingAudit.Status.SUCCEEDED
+    assert launched.progress == 100
+    assert (
+        launched.results["objects"]["Contact"]["outdated"]["target_in_recycle_bin"] == 1
+    )
+    assert audit_execute(audit_id=launched.pk).finished_at == launched.finished_at

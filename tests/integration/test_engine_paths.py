@@ -751,3 +751,39 @@ def test_lost_answer_to_a_bulk_job_is_reconciled_from_its_results(
     assert orgs.target_org.count("Contact") == 300
     assert RecordMapping.objects.count() == 300
     assert WriteJournal.objects.get().state == WriteJournal.State.RECONCILED
+
+
+def test_owners_without_a_target_user_give_one_warning_per_object(
+    orgs: OrgPair, source_only_user: str
+) -> None:
+    for i in range(3):
+        orgs.source_org.insert(
+            "Account", {"Name": f"Orphan {i}", "OwnerId": source_only_user}
+        )
+    template = make_template("Owned", ACCOUNT_OWNED)
+
+    orgs.migrate(template, "veid")
+
+    issue = RecordIssue.objects.get()
+    assert (issue.error_code, issue.count, issue.source_id) == (
+        "OWNER_NOT_MAPPED",
+        3,
+        "",
+    )
+    assert issue.message.startswith("3 records are owned by users who have no match")
+
+
+def test_a_missing_parent_warning_is_not_repeated_by_the_next_runs(
+    orgs: OrgPair,
+) -> None:
+    account = orgs.source_org.insert("Account", {"Name": "Not migrated"})
+    orgs.source_org.insert("Contact", {"LastName": "Child", "AccountId": account})
+    template = make_template(
+        "Contacts", {"sobject": "Contact", "fields": ["LastName", "AccountId"]}
+    )
+
+    orgs.migrate(template, "veid")
+    orgs.migrate(template, "veid", only_changed=False)
+
+    warnings = RecordIssue.objects.filter(error_code="MISSING_PARENT")
+    assert [issue.run_id for issue in warnings] == [Run.objects.earliest("pk").pk]

@@ -107,7 +107,31 @@ def test_veid_match_reports_ambiguous_matches_and_writes_nothing_for_them(
     assert result["status"] == Run.Status.COMPLETED_WITH_ERRORS
     assert result["totals"]["ambiguous"] == 1
     assert orgs.target_org.count("Contact") == 2
-    assert RecordIssue.objects.get(kind="ambiguous").error_code == "AMBIGUOUS_MATCH"
+    issue = RecordIssue.objects.get(kind="ambiguous")
+    assert issue.error_code == "AMBIGUOUS_MATCH"
+    twins = [r["Id"] for r in target_contacts(orgs, "twin@example.com")]
+    assert issue.message.startswith("2 target records have the same match key (Email)")
+    assert sorted(issue.message.rsplit(": ", 1)[1].split(", ")) == sorted(twins)
+
+
+def test_two_source_records_wanting_one_twin_are_both_ambiguous(orgs: OrgPair) -> None:
+    template = make_template("Contacts", CONTACT)
+    for name in ("First", "Second"):
+        orgs.source_org.insert(
+            "Contact", {"LastName": name, "Email": "one@example.com"}
+        )
+    twin = orgs.target_org.insert(
+        "Contact", {"LastName": "Only", "Email": "one@example.com"}
+    )
+
+    result = orgs.migrate(template, "veid_match")
+
+    assert result["totals"]["ambiguous"] == 2
+    messages = {issue.message for issue in RecordIssue.objects.filter(kind="ambiguous")}
+    assert messages == {
+        f"Its match-key twin (Email) in the target, {twin}, is also the twin of "
+        "another source record; adopt one of them by hand"
+    }
 
 
 def test_second_veid_run_without_changes_writes_nothing(orgs: OrgPair) -> None:

@@ -49,7 +49,7 @@ def migrated(pair: OrgPair, count: int) -> tuple[Any, list[RecordMapping]]:
 def test_relink_points_one_mapping_at_an_unmapped_record_and_logs_it(
     orgs: OrgPair, repairer: User
 ) -> None:
-    _, (first, second) = migrated(orgs, 2)
+    _, (first, _second) = migrated(orgs, 2)
     orgs.target_org.delete("Contact", first.target_id)
     RecordMapping.objects.filter(pk=first.pk).update(
         status=MappingStatus.OUTDATED, outdated_reason_code="target_in_recycle_bin"

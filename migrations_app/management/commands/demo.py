@@ -87,7 +87,9 @@ class Command(DataMigratorCommand):
             f"source:{options['demo_accounts']}",
         ]
         with log_path.open("wb") as log:
-            process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+            process = subprocess.Popen(
+                command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
         return process, _wait_for_org_lines(process, log_path)
 
     def _register(self, org_infos: list[dict[str, Any]]) -> None:
@@ -126,8 +128,19 @@ class Command(DataMigratorCommand):
 
     def _start_worker(self) -> subprocess.Popen[bytes]:
         manage = Path(settings.BASE_DIR) / "manage.py"
+        # Its own session: Ctrl-C reaches this command only, which then stops the
+        # worker before the Redis it talks to (no tracebacks on the way out).
         return subprocess.Popen(
-            [sys.executable, str(manage), "rqworker", "default", "--with-scheduler"]
+            [
+                sys.executable,
+                str(manage),
+                "rqworker",
+                "default",
+                "--with-scheduler",
+                "--worker-class",
+                "migrations_app.worker.MigrationWorker",
+            ],
+            start_new_session=True,
         )
 
 
@@ -158,10 +171,11 @@ def _exit_on_signal(signum: int, frame: FrameType | None) -> None:
 
 
 def _stop(children: list[subprocess.Popen[bytes]]) -> None:
+    """Stop the children one by one, the last started first: the worker finishes
+    with Redis and the emulator still there."""
     for child in reversed(children):
         child.terminate()
-    for child in children:
         try:
-            child.wait(timeout=10)
+            child.wait(timeout=30)
         except subprocess.TimeoutExpired:
             child.kill()
