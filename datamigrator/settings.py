@@ -52,6 +52,16 @@ def env_int(name: str, default: int) -> int:
         ) from None
 
 
+def env_float(name: str, default: float) -> float:
+    raw = os.getenv(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number (got {raw!r})") from None
+
+
 def env_secret(name: str) -> str | None:
     """Read a secret from NAME, or from the file that NAME_FILE points to."""
     file_name = os.getenv(f"{name}_FILE")
@@ -135,6 +145,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.contrib.humanize",
     "django_rq",
     "django_htmx",
     "axes",
@@ -307,6 +318,11 @@ SALESFORCE_TIMEOUT_SECONDS = env_int("SALESFORCE_TIMEOUT_SECONDS", 120)
 # with Bulk API 2.0 ingest jobs instead of REST pages and sObject Collections.
 BULK_QUERY_THRESHOLD = env_int("BULK_QUERY_THRESHOLD", 50_000)
 BULK_WRITE_THRESHOLD = env_int("BULK_WRITE_THRESHOLD", 10_000)
+# Files (issue 13): content up to FILES_INLINE_MAX_BYTES goes as base64 in JSON (held
+# in memory); larger content is streamed in a multipart body. A file above
+# FILES_MAX_BYTES (Salesforce's 2 GB for a ContentVersion) fails alone.
+FILES_INLINE_MAX_BYTES = env_int("FILES_INLINE_MAX_BYTES", 5 * 1024 * 1024)
+FILES_MAX_BYTES = env_int("FILES_MAX_BYTES", 2 * 1024 * 1024 * 1024)
 
 # An incremental run re-reads records modified this long before the previous run
 # started, in case the org's clock and this server's differ.
@@ -315,6 +331,22 @@ INCREMENTAL_OVERLAP_SECONDS = env_int("INCREMENTAL_OVERLAP_SECONDS", 300)
 # A running run renews its lease at least every third of this; a run whose lease is
 # older is taken as dead (its worker was killed) and interrupted, freeing its pair.
 RUN_LEASE_SECONDS = env_int("RUN_LEASE_SECONDS", 120)
+
+# Self-healing runs (issue 11). A transient Salesforce fault (5xx, dropped connection,
+# read timeout, UNABLE_TO_LOCK_ROW, a Bulk job failed for a transient reason) is retried
+# inside the run after base * 2^n seconds (at most max, with jitter), up to the budget
+# per attempt; only a spent budget interrupts the run.
+RUN_RETRY_BUDGET = env_int("RUN_RETRY_BUDGET", 30)
+RUN_RETRY_BASE_SECONDS = env_float("RUN_RETRY_BASE_SECONDS", 1.0)
+RUN_RETRY_MAX_SECONDS = env_float("RUN_RETRY_MAX_SECONDS", 60.0)
+# An interrupted run whose cause is transient (worker lost, retry budget spent, a lost
+# database connection) is resumed by a worker this many times, after a delay that
+# doubles each time.
+RUN_AUTO_RESUME_LIMIT = env_int("RUN_AUTO_RESUME_LIMIT", 5)
+RUN_AUTO_RESUME_DELAY_SECONDS = env_float("RUN_AUTO_RESUME_DELAY_SECONDS", 30.0)
+# A run waiting for API allowance is re-checked (one /limits call per org) this often,
+# besides at its "resumes at" time and when an org's reserve is lowered.
+RUN_ALLOWANCE_RECHECK_SECONDS = env_int("RUN_ALLOWANCE_RECHECK_SECONDS", 900)
 
 LOGGING = {
     "version": 1,

@@ -59,6 +59,7 @@ from migrations_app.services.errors import MigrationError
 SECRET_FIELDS = ("client_secret", "refresh_token", "access_token", "private_key")
 # Longer "ids" in an action form are not ids of ours: refuse them before the query.
 MAX_ID_DIGITS = 18
+MAX_TEMPLATE_OBJECTS = 200
 
 
 class BaseAdmin[M: Model](admin.ModelAdmin[M]):
@@ -114,6 +115,13 @@ class SafeJSONField(forms.JSONField):
             return data
 
 
+class WriteOnlyTextarea(forms.Textarea):
+    """A textarea that never renders a value back, even when the form has errors."""
+
+    def format_value(self, value: Any) -> str | None:
+        return None
+
+
 class OrgAdminForm(forms.ModelForm[Org]):
     """Org form whose secret inputs are write-only: blank keeps the stored value.
 
@@ -129,7 +137,7 @@ class OrgAdminForm(forms.ModelForm[Org]):
     )
     private_key = forms.CharField(
         required=False,
-        widget=forms.Textarea(attrs={"rows": 4, "autocomplete": "off"}),
+        widget=WriteOnlyTextarea(attrs={"rows": 4, "autocomplete": "off"}),
         help_text="PEM private key for the JWT bearer flow. Leave blank to keep it.",
     )
     access_token = forms.CharField(
@@ -426,6 +434,20 @@ class OrgAdmin(BaseAdmin[Org]):
 class TemplateObjectForm(forms.ModelForm[TemplateObject]):
     """One template object; API names and the filter are checked when it is saved."""
 
+    # Kept in the object's options (see templates._with_include_files).
+    include_files = forms.BooleanField(
+        required=False,
+        label="Include files",
+        help_text="Copy the files and attachments linked to these records.",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        options = (
+            self.instance.options if isinstance(self.instance.options, dict) else {}
+        )
+        self.fields["include_files"].initial = bool(options.get("include_files"))
+
     class Meta:
         model = TemplateObject
         fields = ("position", *template_services.OBJECT_KEYS)
@@ -489,6 +511,15 @@ class TemplateObjectInline(admin.StackedInline[TemplateObject, Template]):
     formset = TemplateObjectFormSet
     extra = 0
     ordering = ("position",)
+    # Far beyond any real template; without a bound, a forged form count makes the
+    # admin build (and render) thousands of empty forms.
+    max_num = MAX_TEMPLATE_OBJECTS
+
+    def get_formset(
+        self, request: HttpRequest, obj: Template | None = None, **kwargs: Any
+    ) -> Any:
+        kwargs.setdefault("absolute_max", MAX_TEMPLATE_OBJECTS)
+        return super().get_formset(request, obj, **kwargs)
 
 
 class DescribeOrgField(forms.ModelChoiceField[Org]):
@@ -563,7 +594,9 @@ def template_state(template: Template) -> dict[str, Any]:
     """What a template event records of a template: its export."""
     if not template.pk:
         return {}
-    return dict(template_services.template_export(template=template))
+    # Read afresh: the admin's instance holds its objects as prefetched before a save.
+    fresh = Template.objects.get(pk=template.pk)
+    return dict(template_services.template_export(template=fresh))
 
 
 @admin.register(Template)

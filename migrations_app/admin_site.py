@@ -1,15 +1,15 @@
 """The admin site: Django's, with a "view on site" link that cannot fail.
 
 ``/admin/r/<content type>/<id>/`` looks up any content type; for one whose model has
-no table (django-rq's dashboard) Django's view fails in the database. Here that is a
-404, like every other object the link cannot show.
+no table (django-rq's dashboard) Django's view would fail in the database. Here that
+is a 404, like every other object the link cannot show.
 """
 
 from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.contenttypes import views as contenttype_views
-from django.db import DatabaseError
+from django.contrib.contenttypes.models import ContentType
 from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import URLPattern, URLResolver
 
@@ -30,7 +30,10 @@ class DataMigratorAdminSite(admin.AdminSite):
 def view_on_site(
     request: HttpRequest, content_type_id: str, object_id: str
 ) -> HttpResponse:
-    try:
-        return contenttype_views.shortcut(request, content_type_id, object_id)
-    except DatabaseError:
-        raise Http404("This object has no page.") from None
+    if not content_type_id.isdigit():
+        raise Http404("There is no such object.")
+    content_type = ContentType.objects.filter(pk=int(content_type_id)).first()
+    model = content_type.model_class() if content_type else None
+    if model is None or not model._meta.managed:
+        raise Http404("This object has no page.")
+    return contenttype_views.shortcut(request, content_type_id, object_id)

@@ -94,8 +94,10 @@ class PreflightForm(forms.Form):
 
 
 class AdoptTwinsForm(forms.Form):
-    template = forms.ModelChoiceField(queryset=Template.objects.all())
-    sobject = forms.CharField(max_length=100, required=False)
+    template = forms.ModelChoiceField(
+        queryset=Template.objects.order_by("name"), help_text="Its match keys"
+    )
+    sobject = forms.CharField(label="Only object", max_length=100, required=False)
 
 
 class AuditForm(forms.Form):

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Length
@@ -54,6 +55,19 @@ class RunStatus(models.TextChoices):
     FAILED = "failed", "Failed"
     CANCELLED = "cancelled", "Cancelled"
     INTERRUPTED = "interrupted", "Interrupted"
+    # Paused before it would spend an org's last API calls; not a writer, so it does
+    # not hold its org pair (the one-writer constraint is on ``running`` only).
+    WAITING = "waiting", "Waiting for API allowance"
+
+
+class InterruptCause(models.TextChoices):
+    """Why a run was interrupted; the transient ones are resumed automatically."""
+
+    LEASE_EXPIRED = "lease_expired", "Worker lost (lease expired)"
+    RETRY_BUDGET = "retry_budget", "Retry budget spent on transient faults"
+    TRANSIENT = "transient", "Transient fault"
+    DATABASE = "database", "Database connection lost"
+    UNEXPECTED = "unexpected", "Unexpected error"
 
 
 class MappingStatus(models.TextChoices):
@@ -157,6 +171,19 @@ class Org(TimestampedModel):
     )
     connection_error = models.TextField(blank=True)
     last_checked_at = models.DateTimeField(null=True, blank=True)
+    # Share of the daily API allowance runs leave to the org's other integrations
+    # (issue 11, item 2). Lowering it lets a run waiting for calls go on at once.
+    api_reserve_percent = models.PositiveSmallIntegerField(
+        "API reserve (% of the daily allowance)",
+        default=10,
+        validators=[MaxValueValidator(90)],
+        help_text="Runs pause rather than spend this share of the org's daily API "
+        "allowance; lower it to let a waiting run go on now.",
+    )
+    # The allowance window as runs saw it: when its usage was first seen after the
+    # counter started over, and the usage last seen (to notice the next start-over).
+    api_window_started_at = models.DateTimeField(null=True, blank=True, editable=False)
+    api_used_seen = models.PositiveIntegerField(null=True, blank=True, editable=False)
     # Empty on both means anyone with launch_run may write into this org; otherwise
     # only the users named, and the members of the groups named (issue 9, item 4).
     target_users = models.ManyToManyField(
@@ -348,6 +375,19 @@ class Run(TimestampedModel, OutcomeCounts):
     cancel_requested_at = models.DateTimeField(null=True, blank=True)
     # How many times a worker has claimed the run: more than one means it resumed.
     attempts = models.PositiveIntegerField(default=0)
+    # Self-healing (issue 11): transient faults retried in place, over all attempts.
+    retries_spent = models.PositiveIntegerField(default=0)
+    interrupt_cause = models.CharField(
+        max_length=20, choices=InterruptCause.choices, blank=True
+    )
+    auto_resumes = models.PositiveIntegerField(default=0)
+    # What the next attempt is: shown in its RunAttempt row ("resumed automatically
+    # after ...", "resumed by ...", "API allowance free again").
+    resume_note = models.CharField(max_length=300, blank=True)
+    # A waiting run: when the allowance should allow it to go on, and what it waits
+    # for ({"org_id", "org", "needed", "left", "reserve", "reserve_percent"}).
+    resume_at = models.DateTimeField(null=True, blank=True)
+    pause = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -381,6 +421,31 @@ class Run(TimestampedModel, OutcomeCounts):
         from django.urls import reverse
 
         return reverse("migrations_app:run-detail", args=[self.pk])
+
+
+class RunAttempt(models.Model):
+    """One claim of a run by a worker: how it started and how it ended (history)."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="attempt_log")
+    number = models.PositiveIntegerField()
+    started_at = models.DateTimeField(default=timezone.now)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    # "Launched", "Resumed automatically (1 of 5) after: worker lost", ...
+    started_because = models.CharField(max_length=300, blank=True)
+    outcome = models.CharField(max_length=30, choices=RunStatus.choices, blank=True)
+    outcome_note = models.TextField(blank=True)
+    retries = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["run", "number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run", "number"], name="runattempt_unique_number"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Run {self.run_id} attempt {self.number}"
 
 
 class RunObjectStat(OutcomeCounts):
@@ -527,6 +592,10 @@ class RecordAction(models.TextChoices):
     INSERTED = "inserted", "Inserted"
     UPDATED = "updated", "Updated"
     ADOPTED = "adopted", "Adopted"
+    # Files (sObject ContentDocument, Attachment, Document): what happened to the content.
+    UPLOADED = "uploaded", "Uploaded"
+    VERSIONED = "versioned", "New version"
+    UNCHANGED = "unchanged", "Unchanged"
 
 
 class RecordResult(models.Model):

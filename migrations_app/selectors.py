@@ -16,22 +16,23 @@ from migrations_app.models import Org, RecordIssue, RecordMapping, Run, RunObjec
 
 def run_result(*, run: Run) -> dict[str, Any]:
     """The outcome of a run in the shape `run_migration --json` prints."""
-    objects = {
-        stat.sobject: stat.outcome_counts()
-        for stat in run.object_stats.order_by("position")
-    }
+    stats = list(run.object_stats.order_by("position"))
+    objects = {stat.sobject: stat.outcome_counts() for stat in stats}
     return {
         "run_id": run.pk,
         "status": run.status,
         "dry_run": run.dry_run,
         "objects": objects,
         "totals": run.outcome_counts(),
+        # Files and attachments of objects with include_files: counts and bytes sent.
+        "files": {s.sobject: s.notes["files"] for s in stats if s.notes.get("files")},
         "api_calls": {"source": run.source_api_calls, "target": run.target_api_calls},
         "error": run.error,
     }
 
 
-ACTIVE_STATUSES = (Run.Status.QUEUED, Run.Status.RUNNING)
+# Not ended yet: a waiting run goes on by itself once its API allowance frees.
+ACTIVE_STATUSES = (Run.Status.QUEUED, Run.Status.RUNNING, Run.Status.WAITING)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ Control endpoint (JSON, no authentication; the server listens on loopback):
                                                 ``{"expire_tokens": true}``
 ``POST /__emulator__/orgs/<name>/jwt-keys``     ``{"pem": "-----BEGIN CERTIFICATE..."}``
 ``POST /__emulator__/orgs/<name>/reset``        delete data (users stay), reset faults
+``GET  /__emulator__/orgs/<name>/write-log``    the org's write calls (``write_log.py``);
+                                                POST ``{"clear": true}`` empties it
 
 Clock, recycle bin and sandbox actions are listed in ``control.py``.
 """
@@ -99,7 +101,10 @@ class App:
                 ],
                 503,
             )
+        started = time.time()
         response = self._counted(request, org)
+        if request.wrote:
+            org.write_log.record(request, started=started, applied=time.time())
         response.headers.append(("Sforce-Limit-Info", org.limit_info()))
         if request.wrote and faults.count_write():
             if faults.fail_mode == "exit":
@@ -160,6 +165,10 @@ class App:
             if request.method == "POST":
                 org.faults.update(**_json_body(request))
             return Response.json(org.faults.as_dict())
+        if action == "write-log":
+            if request.method == "POST" and _json_body(request).get("clear"):
+                org.write_log.clear()
+            return Response.json(org.write_log.as_dicts())
         if action == "jwt-keys" and request.method == "POST":
             org.register_jwt_key(str(_json_body(request)["pem"]))
             return Response.json({"jwt_keys": len(org.jwt_keys)})

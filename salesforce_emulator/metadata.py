@@ -370,6 +370,13 @@ def opportunity() -> ObjectDef:
             text("Name", 120, nillable=False, name_field=True),
             reference("AccountId", ["Account"], "Account", "Opportunities"),
             _record_type(),
+            reference(
+                "Pricebook2Id",
+                ["Pricebook2"],
+                "Pricebook2",
+                "Opportunities",
+                label="Price Book ID",
+            ),
             picklist(
                 "StageName",
                 OPPORTUNITY_STAGES,
@@ -644,6 +651,9 @@ def group() -> ObjectDef:
 
 
 def standard_objects() -> list[ObjectDef]:
+    # Imported here: both modules build their objects with this module's helpers.
+    from salesforce_emulator import files, pricebooks
+
     return [
         account(),
         contact(),
@@ -653,6 +663,8 @@ def standard_objects() -> list[ObjectDef]:
         user(),
         record_type(),
         group(),
+        *files.file_objects(),
+        *pricebooks.price_objects(),
     ]
 
 
@@ -834,6 +846,9 @@ class SchemaBuilder:
         self.objects[name.lower()] = obj
 
     def build(self) -> dict[str, ObjectDef]:
+        from salesforce_emulator.files import widen_parent_references
+
+        widen_parent_references(self.objects)
         self._check_references()
         return self.objects
 

@@ -15,7 +15,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from salesforce_emulator import recycle_bin, system_objects
+from salesforce_emulator import pricebooks, recycle_bin, system_objects
+from salesforce_emulator.blobs import BlobStore, FileLimits
 from salesforce_emulator.clock import Clock
 from salesforce_emulator.errors import FieldValueError, RecordFailure
 from salesforce_emulator.faults import Faults
@@ -29,6 +30,7 @@ from salesforce_emulator.ids import (
 from salesforce_emulator.schema import FieldDef, ObjectDef
 from salesforce_emulator.store import Record, Store
 from salesforce_emulator.tokens import TokenStore
+from salesforce_emulator.write_log import WriteLog
 from salesforce_emulator.writer import ExtRef, Writer, format_auto_number
 
 ORG_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,39}\Z")
@@ -124,7 +126,12 @@ class Org:
             "expire_tokens": self.expire_tokens,
             "reset_api_calls": self.reset_api_calls,
         }
+        # Who wrote what, when: bounded, for tests that prove one writer at a time.
+        self.write_log = WriteLog()
         self.store = Store(objects, path)
+        # Blob content (file bodies) lives beside the database, not in the records.
+        self.blobs = BlobStore(path.with_name(path.stem + "-blobs") if path else None)
+        self.file_limits: FileLimits = FileLimits()
         self.store.meta_hook = self._counter_meta
         self.catalog = OrgCatalog(self)
         self.base_url = ""
@@ -148,6 +155,7 @@ class Org:
         self.is_sandbox = False
         self.sandbox_of: str | None = None
         self._bootstrap(set(taken_pods))
+        pricebooks.ensure_standard_pricebook(self)
         self.tokens = TokenStore(self.organization_id, self.store, self.clock.time)
 
     # -- identity and persistence -------------------------------------------------------
@@ -217,6 +225,7 @@ class Org:
         self.organization_id = _new_organization_id(self.ids.pod)
         self.integration_user_id = source.integration_user_id
         self._auto_numbers = dict(source._auto_numbers)
+        self.blobs.copy_from(source.blobs)
         self.store.delete_tokens("access")
         self.store.delete_tokens("refresh")
         self.tokens = TokenStore(self.organization_id, self.store, self.clock.time)
@@ -287,6 +296,7 @@ class Org:
         with self.store.transaction():
             self._save_counters()
         self.store.close()
+        self.blobs.close()
 
     # -- schema ------------------------------------------------------------------------
 
@@ -705,6 +715,9 @@ class Org:
                 for record_id in list(table.rows):
                     self.store.remove(table, record_id)
             self.delete_log.reset(self.clock.now_text())
+        self.blobs.clear()
+        self.file_limits = FileLimits()
+        pricebooks.ensure_standard_pricebook(self)
         self.cursors.clear()
         self.jobs.clear()
         self.faults.reset()

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from salesforce_emulator import collection_limits, describe
+from salesforce_emulator import collection_limits, describe, files
 from salesforce_emulator import resources as resources_module
 from salesforce_emulator import soql as soql_engine
 from salesforce_emulator.errors import (
@@ -209,7 +209,13 @@ def create(request: Request, sobject: str, **_: str) -> Response:
     org = org_of(request)
     writer = writer_for(request, sobject)
     with org.store.transaction():
-        values = prepare(writer, request.json(), for_create=True)
+        if files.is_multipart(request):
+            entity, data = files.multipart_record(request, writer.obj)
+            values = files.with_blob(
+                writer.obj, prepare(writer, entity, for_create=True), data
+            )
+        else:
+            values = prepare(writer, request.json(), for_create=True)
         try:
             record_id = writer.insert(values, request.user_id, now_text(request))
         except RecordFailure as failure:
@@ -281,6 +287,8 @@ def get_by_ext_id(
     request: Request, sobject: str, field: str, value_raw: str, **_: str
 ) -> Response:
     obj = object_or_404(request, sobject)
+    if is_record_id(obj, field):  # /sobjects/{object}/{id}/{blob field}
+        return files.blob_response(org_of(request), obj, field, decode_plus(value_raw))
     field_def = ext_field_or_404(obj, field)
     with org_of(request).store.lock:
         ids = matches_for(request, obj, field_def, decode_plus(value_raw))

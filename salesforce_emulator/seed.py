@@ -222,6 +222,7 @@ def seed_demo_data(
     seed: int = 42,
     contacts_per_account: tuple[int, int] = (1, 5),
     opportunities_per_account: tuple[int, int] = (0, 3),
+    files: int = 12,
 ) -> dict[str, int]:
     """Fill ``org`` with demo data; returns the number of records created per object."""
     rng = random.Random(seed)
@@ -258,10 +259,14 @@ def seed_demo_data(
     opportunities = _opportunities(
         org, rng, account_ids, owners, opportunities_per_account
     )
+    from salesforce_emulator.seed_files import seed_files, seed_prices
+
     return {
         "Account": len(account_ids),
         "Contact": contacts,
         "Opportunity": opportunities,
+        "ContentVersion": seed_files(org, rng, files),
+        "PricebookEntry": seed_prices(org),
     }
 
 

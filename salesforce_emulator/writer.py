@@ -20,6 +20,7 @@ from salesforce_emulator.store import Record, Table
 from salesforce_emulator.values import Converter, json_converter
 
 if TYPE_CHECKING:
+    from salesforce_emulator.files import Hooks
     from salesforce_emulator.org import Org
 
 NULL_MARKER = "#N/A"
@@ -83,6 +84,7 @@ class Writer:
         self.has_owner = self.obj.field("OwnerId") is not None
         self.name_field = self.obj.field("Name")
         self.derive = _derivation(self.obj)
+        self.hooks = _hooks(self.obj)
 
     # -- input ----------------------------------------------------------------------
 
@@ -193,7 +195,11 @@ class Writer:
         record["CreatedById"] = record["LastModifiedById"] = user_id
         self._check_unique(record, None)
         self._check_rules(record)
+        if self.hooks and self.hooks.before_insert:
+            self.hooks.before_insert(self, record)
         self.org.store.put(self.table, record)
+        if self.hooks and self.hooks.after_insert:
+            self.hooks.after_insert(self, record)
         return record_id
 
     def _own_id(self, raw_id: Any) -> str:
@@ -280,6 +286,8 @@ class Writer:
 
     def delete(self, raw_id: Any, user_id: str, now: str) -> str:
         record = self.existing(raw_id).copy()
+        if self.hooks and self.hooks.before_delete:
+            self.hooks.before_delete(self, record)
         record["IsDeleted"] = True
         record["LastModifiedDate"] = record["SystemModstamp"] = now
         record["LastModifiedById"] = user_id
@@ -409,6 +417,14 @@ _DERIVATIONS: dict[str, Callable[[Record], None]] = {
 
 def _derivation(obj: ObjectDef) -> Callable[[Record], None] | None:
     return _DERIVATIONS.get(obj.name)
+
+
+def _hooks(obj: ObjectDef) -> Hooks | None:
+    """The rules of files and prices (files.py, pricebooks.py), if the object has any."""
+    from salesforce_emulator import files, pricebooks
+
+    key = obj.name.lower()
+    return files.HOOKS.get(key) or pricebooks.HOOKS.get(key)
 
 
 def format_auto_number(display_format: str | None, number: int) -> str:

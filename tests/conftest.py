@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.test import override_settings
 
 from datamigrator import embedded_redis
 from migrations_app.models import Org
@@ -31,11 +32,15 @@ def _fast_password_hasher(settings: pytest.FixtureRequest) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # type: ignore[attr-defined]
 
 
-@pytest.fixture(autouse=True)
-def _plain_http(settings: pytest.FixtureRequest) -> None:
+@pytest.fixture(scope="session", autouse=True)
+def _plain_http() -> Iterator[None]:
     """The test client and the live server speak plain http; production redirects
-    it to https (tests/test_security.py checks the production settings)."""
-    settings.SECURE_SSL_REDIRECT = False  # type: ignore[attr-defined]
+    it to https (tests/test_security.py checks the production settings).
+
+    Session-scoped and autouse, so that it is in force before the session-scoped live
+    server loads its middleware."""
+    with override_settings(SECURE_SSL_REDIRECT=False, SECURE_HSTS_SECONDS=0):
+        yield
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from migrations_app.engine import pricebooks
 from migrations_app.engine.schema import FieldInfo, ObjectSchema
 
 # Lookups to these objects are mapped by stable keys, not through the mapping table.
@@ -65,10 +66,19 @@ class ObjectPlan:
     self_relationship: str | None = None
     # Lookups that close a cycle between objects: set in a second pass.
     deferred_fields: tuple[str, ...] = ()
+    # A condition every read carries, and conditions read one after the other (the
+    # standard price book is mapped, not read; standard prices go first).
+    condition: str = ""
+    passes: tuple[str, ...] = ()
 
     @property
     def sobject(self) -> str:
         return self.spec.sobject
+
+    @property
+    def include_files(self) -> bool:
+        """Whether the files, attachments linked to the object's records follow them."""
+        return bool(self.spec.options.get("include_files"))
 
 
 @dataclass
@@ -164,6 +174,8 @@ def plan_object(
         references=references,
         self_lookup=self_lookup.name if self_lookup else None,
         self_relationship=self_lookup.relationship_name if self_lookup else None,
+        condition=pricebooks.base_condition(spec.sobject),
+        passes=pricebooks.passes(spec.sobject),
     )
     return plan, problems
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
-from typing import Any, TypedDict
+from typing import Any, Protocol, TypedDict, TypeVar
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -28,7 +28,11 @@ from simple_salesforce.exceptions import (
 from urllib3.util.retry import Retry
 
 from migrations_app.salesforce.auth import Token
-from migrations_app.salesforce.errors import SalesforceError, error_from_content
+from migrations_app.salesforce.errors import (
+    SalesforceError,
+    bulk_failure_is_transient,
+    error_from_content,
+)
 
 COLLECTION_SIZE = 200
 BULK_QUERY_PAGE_SIZE = 10_000
@@ -100,6 +104,15 @@ class UpdatedWindow:
     latest_covered: datetime
 
 
+T = TypeVar("T")
+
+
+class Retrier(Protocol):
+    """Runs an idempotent call again after a transient failure, within a budget."""
+
+    def run(self, call: Callable[[], T], *, what: str) -> T: ...
+
+
 # (connect, read) seconds; requests waits forever on a call given no timeout.
 Timeout = tuple[float, float]
 DEFAULT_TIMEOUT: Timeout = (10.0, 120.0)
@@ -166,6 +179,9 @@ class SalesforceClient:
     # Names the org in error messages ("target: REQUEST_LIMIT_EXCEEDED: ...").
     label: str = ""
     usage: ApiUsage = field(default_factory=ApiUsage)
+    # Repeats reads after transient faults (writes never: their lost answers go
+    # through the write journal). None: a failure is raised at once.
+    retry: Retrier | None = None
     _describes: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
     _global: list[dict[str, Any]] | None = field(default=None, repr=False)
 
@@ -182,6 +198,18 @@ class SalesforceClient:
             session=self.session,
             version=self.api_version,
         )
+
+    def identify_as(self, name: str) -> None:
+        """Name the caller in every request (Salesforce's ``Sforce-Call-Options:
+        client=``), so the org's logs tell one run's calls from another's."""
+        self.session.headers["Sforce-Call-Options"] = f"client={name}"
+
+    def _read(self, action: Callable[[Salesforce], Any], what: str = "read") -> Any:
+        """A call that changes nothing, so it is simply repeated after a transient
+        failure when the client has a retrier."""
+        if self.retry is None:
+            return self._call(action)
+        return self.retry.run(lambda: self._call(action), what=what)
 
     def _call(self, action: Callable[[Salesforce], Any]) -> Any:
         """Run ``action``; on an expired session, log in again once and retry."""
@@ -220,9 +248,20 @@ class SalesforceClient:
         except LibrarySalesforceError as exc:
             raise error_from_content(exc.status, exc.content) from exc
         except SalesforceOperationError as exc:
-            # A Bulk API job that failed or was aborted as a whole.
+            # A Bulk API job that failed or was aborted as a whole: worth sending
+            # again only when Salesforce says why and the reason is transient.
+            transient = bulk_failure_is_transient(str(exc))
             raise SalesforceError(
-                str(exc), code="BULK_JOB_FAILED", permanent=True
+                str(exc),
+                code="UNKNOWN_EXCEPTION" if transient else "BULK_JOB_FAILED",
+                permanent=not transient,
+            ) from exc
+        except requests.ReadTimeout as exc:
+            # Sent, but no answer in time: a write may still be applied by the org.
+            raise SalesforceError(
+                f"{self.token.instance_url} did not answer in time: {exc}",
+                code="TIMEOUT",
+                permanent=False,
             ) from exc
         except requests.RequestException as exc:
             raise SalesforceError(
@@ -255,7 +294,7 @@ class SalesforceClient:
             result: dict[str, Any] = response.json()
             return result
 
-        data = self._call(fetch)
+        data = self._read(fetch, "identity")
         return Identity(
             organization_id=data["organization_id"],
             user_id=data["user_id"],
@@ -265,15 +304,15 @@ class SalesforceClient:
 
     def describe_global(self) -> list[dict[str, Any]]:
         if self._global is None:
-            result = self._call(lambda sf: sf.describe())
+            result = self._read(lambda sf: sf.describe(), "describe")
             self._global = list(result["sobjects"]) if result else []
         return self._global
 
     def describe(self, sobject: str) -> dict[str, Any]:
         """Describe ``sobject``, once per client (a client lives for one run)."""
         if sobject not in self._describes:
-            self._describes[sobject] = self._call(
-                lambda sf: getattr(sf, sobject).describe()
+            self._describes[sobject] = self._read(
+                lambda sf: getattr(sf, sobject).describe(), "describe"
             )
         return self._describes[sobject]
 
@@ -281,12 +320,14 @@ class SalesforceClient:
         self, soql: str, *, include_deleted: bool = False
     ) -> Iterator[dict[str, Any]]:
         """Yield every record of ``soql``, one REST page (up to 2,000) at a time."""
-        page = self._call(lambda sf: sf.query(soql, include_deleted=include_deleted))
+        page = self._read(
+            lambda sf: sf.query(soql, include_deleted=include_deleted), "query"
+        )
         while True:
             yield from (_without_attributes(record) for record in page["records"])
             if page.get("done", True):
                 return
-            page = self._call(partial(_next_page, url=page["nextRecordsUrl"]))
+            page = self._read(partial(_next_page, url=page["nextRecordsUrl"]), "query")
 
     def deleted(self, sobject: str, start: datetime, end: datetime) -> DeletedWindow:
         """Get Deleted: records of ``sobject`` deleted between ``start`` and ``end``.
@@ -294,7 +335,7 @@ class SalesforceClient:
         Salesforce keeps 15 days of its delete log; past that, or past 600,000 ids,
         it answers an error (INVALID_REPLICATION_DATE, EXCEEDED_ID_LIMIT).
         """
-        data = self._call(lambda sf: getattr(sf, sobject).deleted(start, end))
+        data = self._read(lambda sf: getattr(sf, sobject).deleted(start, end))
         return DeletedWindow(
             ids=[item["id"] for item in data.get("deletedRecords", [])],
             earliest_available=_parse_datetime(data.get("earliestDateAvailable")),
@@ -303,7 +344,7 @@ class SalesforceClient:
 
     def updated(self, sobject: str, start: datetime, end: datetime) -> UpdatedWindow:
         """Get Updated: ids of existing records of ``sobject`` changed in the window."""
-        data = self._call(lambda sf: getattr(sf, sobject).updated(start, end))
+        data = self._read(lambda sf: getattr(sf, sobject).updated(start, end))
         return UpdatedWindow(
             ids=list(data.get("ids", [])),
             latest_covered=_parse_datetime(data.get("latestDateCovered")) or end,
@@ -311,8 +352,17 @@ class SalesforceClient:
 
     def count(self, sobject: str, where: str = "") -> int:
         soql = f"SELECT COUNT() FROM {sobject}" + (f" WHERE {where}" if where else "")
-        result = self._call(lambda sf: sf.query(soql))
+        result = self._read(lambda sf: sf.query(soql), "count")
         return int(result["totalSize"])
+
+    def limits(self) -> ApiUsage:
+        """Read the org's daily API allowance now (one call); updates ``usage``."""
+        data = self._read(lambda sf: sf.limits(), "limits")
+        daily = data.get("DailyApiRequests") or {}
+        if "Max" in daily and "Remaining" in daily:
+            self.usage.allowance = int(daily["Max"])
+            self.usage.used = int(daily["Max"]) - int(daily["Remaining"])
+        return self.usage
 
     def query_bulk(self, sobject: str, soql: str) -> Iterator[dict[str, Any]]:
         """Yield every record of ``soql`` through a Bulk API 2.0 query job.
@@ -337,13 +387,15 @@ class SalesforceClient:
             client.wait_for_job(job_id, True, 0.2)
             return job_id
 
-        job_id = self._call(start)
+        # A query job that failed transiently is simply started again.
+        job_id = self._read(start, "bulk query")
         locator = ""
         while True:
-            page = self._call(
+            page = self._read(
                 partial(
                     _bulk_query_page, sobject=sobject, job_id=job_id, locator=locator
-                )
+                ),
+                "bulk query",
             )
             yield page["records"]
             locator = page["locator"]
@@ -406,7 +458,7 @@ class SalesforceClient:
                 client.get_ingest_results(job_id, "failedResults"),
             )
 
-        successful, failed = self._call(fetch)
+        successful, failed = self._read(fetch, "bulk results")
         sent_rows = list(csv.reader(io.StringIO(data)))[1:]
         return match_bulk_results(sent_rows, successful, failed)
 

@@ -6,7 +6,36 @@ from typing import Any
 
 # Codes where waiting and trying again can succeed; everything else is permanent.
 TRANSIENT_CODES = frozenset(
-    {"REQUEST_LIMIT_EXCEEDED", "UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE", "TRANSPORT"}
+    {
+        "REQUEST_LIMIT_EXCEEDED",
+        "UNABLE_TO_LOCK_ROW",
+        "SERVER_UNAVAILABLE",
+        "TRANSPORT",
+        "TIMEOUT",
+    }
+)
+
+
+# Transient faults a run retries in place, with backoff (issue 11). Not
+# REQUEST_LIMIT_EXCEEDED: an exhausted allowance is waited out, not hammered.
+RETRYABLE_CODES = frozenset(
+    {
+        "UNKNOWN_EXCEPTION",
+        "SERVER_UNAVAILABLE",
+        "UNABLE_TO_LOCK_ROW",
+        "TRANSPORT",
+        "TIMEOUT",
+    }
+)
+RETRYABLE_STATUSES = frozenset({500, 502, 503, 504})
+# A Bulk API job reports why it failed only in its errorMessage text; these codes in
+# it mean the same job sent again can succeed.
+TRANSIENT_BULK_MARKERS = (
+    "UNABLE_TO_LOCK_ROW",
+    "SERVER_UNAVAILABLE",
+    "UNKNOWN_EXCEPTION",
+    "InternalServerError",
+    "Job timeout",
 )
 
 
@@ -52,3 +81,14 @@ def error_from_content(status: int, content: Any) -> SalesforceError:
         status=status,
         permanent=not transient,
     )
+
+
+def is_retryable(error: SalesforceError) -> bool:
+    """Whether the same call, sent again a little later, can succeed."""
+    if error.permanent or error.code == "REQUEST_LIMIT_EXCEEDED":
+        return False
+    return error.code in RETRYABLE_CODES or error.status in RETRYABLE_STATUSES
+
+
+def bulk_failure_is_transient(message: str) -> bool:
+    return any(marker in message for marker in TRANSIENT_BULK_MARKERS)

@@ -34,7 +34,7 @@ from migrations_app.models import (
     RunObjectStat,
 )
 from migrations_app.salesforce.client import FieldError, SaveResult
-from migrations_app.salesforce.errors import SalesforceError
+from migrations_app.salesforce.errors import SalesforceError, is_retryable
 from migrations_app.services import journal
 from migrations_app.services.context import (
     RunContext,
@@ -221,13 +221,62 @@ def _warned_before(
 def _write_inserts(
     context: RunContext, plan: ObjectPlan, inserts: list[Prepared]
 ) -> None:
-    """Journal, send and record one chunk of inserts (DESIGN invariant 3)."""
-    entry = journal.journal_open(context.run, plan.sobject, inserts)
-    writer = _writer(context, "insert", len(inserts), entry)
-    saved = _send(writer, plan, [p.values for p in inserts])
-    result = BatchResult()
-    _collect_inserts(context, plan, inserts, saved, result)
-    _record(context, plan, result, entry)
+    """Journal, send and record one chunk of inserts (DESIGN invariant 3).
+
+    A lost answer is settled in place, as a resumed run would: the entry is
+    reconciled against the target, then only the records still missing are sent,
+    under a new entry. Each round spends one retry of the run's budget.
+    """
+    while inserts:
+        entry = journal.journal_open(context.run, plan.sobject, inserts)
+        writer = _writer(context, "insert", len(inserts), entry)
+        try:
+            saved = _send(writer, plan, [p.values for p in inserts])
+        except journal.WriteInDoubt as doubt:
+            inserts = _settle_in_place(context, plan, entry, inserts, doubt)
+            continue
+        result = BatchResult()
+        _collect_inserts(context, plan, inserts, saved, result)
+        _record(context, plan, result, entry)
+        return
+
+
+def _settle_in_place(
+    context: RunContext,
+    plan: ObjectPlan,
+    entry: journal.Entry,
+    inserts: list[Prepared],
+    doubt: journal.WriteInDoubt,
+) -> list[Prepared]:
+    """Reconcile an in-doubt entry now; return the inserts that were not created."""
+    _spend_retry(context, doubt, what=f"{plan.sobject} insert")
+    found = journal.journal_reconcile_entry(
+        entry, target=context.target, target_user_id=context.target_user_id
+    )
+    for prepared in inserts:
+        if prepared.source_id in found and not context.writes_mappings:
+            context.remember_insert(
+                plan.sobject, prepared.source_id, found[prepared.source_id]
+            )
+    return [p for p in inserts if p.source_id not in found]
+
+
+def _spend_retry(
+    context: RunContext, doubt: journal.WriteInDoubt, *, what: str
+) -> None:
+    """Take a retry for a write that failed transiently, or stop the run.
+
+    Without a budget, or for a fault that waiting does not cure (an exhausted
+    allowance), the doubt propagates: the run stops and reconciles on resume.
+    """
+    error = doubt.error
+    if context.retry is None or error is None or not is_retryable(error):
+        raise doubt
+    context.retry.spend(error, what=what)
+    if error.code == "TIMEOUT":
+        # The org may still be applying a write whose answer timed out: give it
+        # time to finish before looking for what it created.
+        context.retry.sleep(context.retry.max_seconds)
 
 
 def _write_updates(
@@ -235,10 +284,27 @@ def _write_updates(
 ) -> None:
     """Send and record one chunk of updates; they replay safely, so no journal."""
     rows = [{"Id": p.decision.target_id, **p.values} for p in updates]
-    saved = _send(_writer(context, "update", len(updates), None), plan, rows)
+    saved = _send_replayable(
+        context, _writer(context, "update", len(updates), None), plan, rows
+    )
     result = BatchResult()
     _collect_updates(context, plan, updates, saved, result)
     _record(context, plan, result)
+
+
+def _send_replayable(
+    context: RunContext,
+    write: Callable[[str, Sequence[dict[str, Any]]], list[SaveResult]],
+    plan: ObjectPlan,
+    records: list[dict[str, Any]],
+) -> list[SaveResult]:
+    """Send updates, sending them again after a transient failure: an update by
+    target Id writes the same values twice, never a second record."""
+    while True:
+        try:
+            return _send(write, plan, records)
+        except journal.WriteInDoubt as doubt:
+            _spend_retry(context, doubt, what=f"{plan.sobject} update")
 
 
 def _prepare_record(
@@ -499,7 +565,7 @@ def _send(
         return write(plan.sobject, records)
     except SalesforceError as exc:
         if not exc.permanent:
-            raise journal.WriteInDoubt(str(exc)) from exc
+            raise journal.WriteInDoubt(str(exc), exc) from exc
         error = FieldError(
             statusCode=exc.code or "ERROR", message=exc.message, fields=[]
         )
@@ -786,7 +852,8 @@ def _second_pass_batch(
                 )
             )
     updates = _not_yet_set(context, plan, updates, fields)
-    results = _send(
+    results = _send_replayable(
+        context,
         context.target.update,
         plan,
         [{"Id": p.decision.target_id, **p.values} for p in updates],

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import islice
+from typing import TYPE_CHECKING
 
 from django.db.models import F
 
@@ -14,6 +15,9 @@ from migrations_app.engine.planning import MigrationPlan, ObjectPlan
 from migrations_app.engine.strategy import Strategy
 from migrations_app.models import RecordIssue, Run, RunObjectStat
 from migrations_app.salesforce.client import SalesforceClient
+
+if TYPE_CHECKING:
+    from migrations_app.services.retry import RetryBudget
 
 Progress = Callable[[str, int], None]
 
@@ -38,15 +42,18 @@ class RunContext:
     # Records per sObject whose owner has no user in the target: one warning each
     # object, with the count, rather than one per record.
     owner_fallbacks: Counter[str] = field(default_factory=Counter)
+    # This attempt's retry budget for transient faults (services/retry.py).
+    retry: RetryBudget | None = None
 
     @cached_property
     def parent_objects(self) -> frozenset[str]:
+        """Objects whose inserts lookups point to; files link to theirs too."""
         return frozenset(
             ref
             for plan in self.plan.objects
             for refs in plan.references.values()
             for ref in refs
-        )
+        ) | {plan.sobject for plan in self.plan.objects if plan.include_files}
 
     def remember_insert(self, sobject: str, source_id: str, target_id: str) -> None:
         if sobject in self.parent_objects:

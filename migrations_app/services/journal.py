@@ -45,14 +45,17 @@ CLOCK_SKEW = timedelta(minutes=2)
 
 
 class WriteInDoubt(MigrationError):
-    """A write whose outcome is unknown; the run stops and reconciles when it resumes."""
+    """A write whose outcome is unknown: settled in place while the run's retry budget
+    lasts, else the run stops and reconciles when it resumes."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, error: SalesforceError | None = None) -> None:
         super().__init__(
             f"A write to the target org did not complete ({message}); the run stopped "
             "and will check what was created when it resumes",
             permanent=False,
         )
+        # The failure itself, which says whether retrying can help.
+        self.error = error
 
 
 def journal_open(run: Run, sobject: str, inserts: Sequence[Prepared]) -> WriteJournal:
@@ -95,10 +98,19 @@ def journal_reconcile_pair(
     )
     settled = 0
     for entry in entries:
-        found = _find_created(entry, target, target_user_id)
-        _record_reconciled(entry, found)
+        journal_reconcile_entry(entry, target=target, target_user_id=target_user_id)
         settled += 1
     return settled
+
+
+def journal_reconcile_entry(
+    entry: WriteJournal, *, target: SalesforceClient, target_user_id: str
+) -> dict[str, str]:
+    """Settle one in-doubt entry: record what the target holds of it; return source
+    id -> target id of the records that had been created (the rest were not)."""
+    found = _find_created(entry, target, target_user_id)
+    _record_reconciled(entry, found)
+    return found
 
 
 def _find_created(

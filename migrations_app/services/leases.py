@@ -12,14 +12,15 @@ from __future__ import annotations
 import logging
 import threading
 from datetime import datetime, timedelta
+from functools import partial
 from types import TracebackType
 
 from django.conf import settings
 from django.db import connection, connections, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
-from migrations_app.models import Run
+from migrations_app.models import InterruptCause, Run, RunAttempt
 
 logger = logging.getLogger(__name__)
 
@@ -45,14 +46,20 @@ def run_expire_leases() -> list[int]:
     for run_id, heartbeat in dead:
         seen = f"{heartbeat:%Y-%m-%d %H:%M:%S %Z}" if heartbeat else "its start"
         with transaction.atomic():
+            error = (
+                f"The worker stopped renewing the run's lease (last seen {seen}): it "
+                "was killed or lost. It resumes by itself from where it stopped."
+            )
             changed = Run.objects.filter(expired, pk=run_id).update(
                 status=Run.Status.INTERRUPTED,
                 finished_at=now,
-                error=f"The worker stopped renewing the run's lease (last seen "
-                f"{seen}): it was killed or lost. Resume the run to go on from where it "
-                "stopped.",
+                interrupt_cause=InterruptCause.LEASE_EXPIRED,
+                error=error,
             )
             if changed:
+                RunAttempt.objects.filter(run_id=run_id, ended_at__isnull=True).update(
+                    ended_at=now, outcome=Run.Status.INTERRUPTED, outcome_note=error
+                )
                 run_start_next_on_pair(run_id=run_id)
         if changed:
             logger.warning("run %s: lease expired, marked interrupted", run_id)
@@ -76,7 +83,7 @@ def run_start_next_on_pair(*, run_id: int) -> None:
         .first()
     )
     if waiting is not None:
-        transaction.on_commit(lambda: _enqueue_quietly(waiting))
+        transaction.on_commit(lambda: enqueue_quietly(waiting))
 
 
 def run_requeue_lost() -> list[int]:
@@ -86,14 +93,72 @@ def run_requeue_lost() -> list[int]:
     lost = []
     for run in Run.objects.filter(status=Run.Status.QUEUED):
         if run.dry_run or not _pair_is_busy(run):
-            _enqueue_quietly(run.pk)
+            enqueue_quietly(run.pk)
             lost.append(run.pk)
     return lost
 
 
+# Interruptions that waiting cures: resumed automatically (issue 11, item 3). An
+# unexpected error is not: the same code would fail the same way.
+AUTO_RESUMED_CAUSES = (
+    InterruptCause.LEASE_EXPIRED,
+    InterruptCause.RETRY_BUDGET,
+    InterruptCause.TRANSIENT,
+    InterruptCause.DATABASE,
+)
+
+
+def run_auto_resume() -> list[int]:
+    """Queue again the runs interrupted for a transient cause, up to
+    ``RUN_AUTO_RESUME_LIMIT`` times each, after a delay that doubles each time.
+
+    The resumed attempt reconciles the pair's journal before it writes (runs.py).
+    """
+    now = timezone.now()
+    limit = settings.RUN_AUTO_RESUME_LIMIT
+    candidates = Run.objects.filter(
+        status=Run.Status.INTERRUPTED,
+        interrupt_cause__in=AUTO_RESUMED_CAUSES,
+        auto_resumes__lt=limit,
+        cancel_requested_at__isnull=True,
+    )
+    resumed = []
+    for run in candidates:
+        delay = settings.RUN_AUTO_RESUME_DELAY_SECONDS * 2**run.auto_resumes
+        if run.finished_at and run.finished_at + timedelta(seconds=delay) > now:
+            continue
+        note = (
+            f"Resumed automatically ({run.auto_resumes + 1} of {limit}) after: "
+            f"{InterruptCause(run.interrupt_cause).label.lower()}"
+        )
+        with transaction.atomic():
+            changed = Run.objects.filter(
+                pk=run.pk,
+                status=Run.Status.INTERRUPTED,
+                auto_resumes=run.auto_resumes,
+            ).update(
+                status=Run.Status.QUEUED,
+                auto_resumes=F("auto_resumes") + 1,
+                resume_note=note,
+                finished_at=None,
+                error="",
+            )
+            if changed:
+                transaction.on_commit(partial(enqueue_quietly, run.pk))
+        if changed:
+            logger.info("run %s: %s", run.pk, note)
+            resumed.append(run.pk)
+    return resumed
+
+
 def run_sweep() -> None:
-    """The periodic check a worker makes: dead runs interrupted, lost runs queued."""
+    """The periodic check a worker makes: dead runs interrupted, transient
+    interruptions resumed, waiting runs woken when due, lost runs queued again."""
+    from migrations_app.services.allowance import run_wake_waiting
+
     run_expire_leases()
+    run_auto_resume()
+    run_wake_waiting()
     run_requeue_lost()
 
 
@@ -110,7 +175,7 @@ def _pair_is_busy(run: Run) -> bool:
     )
 
 
-def _enqueue_quietly(run_id: int) -> None:
+def enqueue_quietly(run_id: int) -> None:
     """Enqueue; if Redis is away, the next sweep enqueues it (the run stays queued)."""
     from migrations_app import jobs
 

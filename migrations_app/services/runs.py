@@ -10,12 +10,19 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import IntegrityError, transaction
+from django.db import (
+    DatabaseError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    connection,
+    transaction,
+)
 from django.db.models import F, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -31,9 +38,11 @@ from migrations_app.engine.planning import (
 from migrations_app.engine.schema import ObjectSchema, object_schema
 from migrations_app.engine.strategy import Strategy
 from migrations_app.models import (
+    InterruptCause,
     Org,
     RecordIssue,
     Run,
+    RunAttempt,
     RunObjectStat,
     Template,
 )
@@ -41,9 +50,20 @@ from migrations_app.salesforce.client import SalesforceClient
 from migrations_app.salesforce.errors import SalesforceError
 from migrations_app.services import batches
 from migrations_app.services.access import can_launch_into
+from migrations_app.services.allowance import (
+    AllowancePause,
+    allowance_check,
+    allowance_exhausted,
+    allowance_recheck,
+    allowance_refusal,
+    calls_needed,
+    org_observe_usage,
+    run_pause,
+)
 from migrations_app.services.context import Progress, RunContext, chunked
 from migrations_app.services.errors import MigrationError
 from migrations_app.services.events import event_record
+from migrations_app.services.files import files_migrate
 from migrations_app.services.journal import journal_reconcile_pair
 from migrations_app.services.leases import (
     Heartbeat,
@@ -51,11 +71,21 @@ from migrations_app.services.leases import (
     run_start_next_on_pair,
 )
 from migrations_app.services.orgs import org_connect
+from migrations_app.services.pricebooks import pricebooks_map_standard
+from migrations_app.services.retry import (
+    RetryBudget,
+    RetryBudgetSpent,
+    retry_budget_for,
+    retry_report,
+)
 from migrations_app.services.run_checks import run_check_target_deleted
 
 logger = logging.getLogger(__name__)
 
 PAGE_SIZE = 2000
+# Seconds between tries to record an interruption after the database went away (a
+# restart takes a few); past them the run's lease expiry takes over.
+DATABASE_RECONNECT_WAITS = (0.5, 1, 2, 4, 8)
 
 
 def run_create(
@@ -191,7 +221,11 @@ def run_claim(*, run_id: int) -> Run | None:
                 attempts=F("attempts") + 1,
                 waiting_for=None,
                 error="",
+                interrupt_cause="",
+                resume_at=None,
             )
+            if claimed == 1:
+                _open_attempt(run_id, now)
     except IntegrityError:
         writer = _current_writer(run_id)
         if writer is None:  # it finished in the meantime: try again at once
@@ -203,6 +237,18 @@ def run_claim(*, run_id: int) -> Run | None:
     if claimed != 1:
         return None
     return Run.objects.select_related("source_org", "target_org").get(id=run_id)
+
+
+def _open_attempt(run_id: int, now: datetime) -> None:
+    """Note the attempt a claim starts, and why it started (inside the claim)."""
+    run = Run.objects.only("attempts", "resume_note").get(pk=run_id)
+    RunAttempt.objects.create(
+        run_id=run_id,
+        number=run.attempts,
+        started_at=now,
+        started_because=run.resume_note or "Launched",
+    )
+    Run.objects.filter(pk=run_id).update(resume_note="")
 
 
 def _current_writer(run_id: int) -> Run | None:
@@ -264,9 +310,10 @@ def run_execute_waiting(
 
 
 def _execute_claimed(run: Run, progress: Progress | None) -> Run:
+    budget = retry_budget_for(run)
     context = None
     try:
-        context = _prepare(run, progress)
+        context = _prepare(run, progress, budget)
         if context is None:
             return _finish(run, status=Run.Status.FAILED, error=run.error)
         _migrate_all(context)
@@ -274,11 +321,30 @@ def _execute_claimed(run: Run, progress: Progress | None) -> Run:
         return _finish(
             run, status=Run.Status.CANCELLED, error="Cancelled", context=context
         )
+    except AllowancePause as pause:
+        _record_api_calls_quietly(context)
+        return run_pause(run=run, pause=pause)
     except (MigrationError, SalesforceError) as exc:
-        # A refused read (an exhausted API allowance, a transport failure after the
-        # session's retries) ends the run like any other known failure, not a crash.
+        spent = allowance_exhausted(exc, [run.source_org, run.target_org])
+        if spent is not None:
+            _record_api_calls_quietly(context)
+            return run_pause(run=run, pause=_refused(spent, context))
+        # Known failures end the run, not crash it: permanent ones fail it, transient
+        # ones (the retry budget spent) interrupt it, to be resumed by the sweep.
         status = Run.Status.FAILED if exc.permanent else Run.Status.INTERRUPTED
-        return _finish(run, status=status, error=exc.message, context=context)
+        cause = (
+            InterruptCause.RETRY_BUDGET
+            if isinstance(exc, RetryBudgetSpent)
+            else InterruptCause.TRANSIENT
+        )
+        return _finish(
+            run, status=status, error=exc.message, context=context, cause=cause
+        )
+    except (OperationalError, InterfaceError) as exc:
+        # The connection was lost mid-run. Each batch records in one transaction, so
+        # nothing is half-recorded; end cleanly (on a new connection) and resume.
+        logger.warning("run %s lost its database connection: %s", run.pk, exc)
+        return _finish_after_database_loss(run, exc)
     except Exception as exc:
         logger.exception("run %s crashed", run.pk)
         _finish(
@@ -286,9 +352,62 @@ def _execute_claimed(run: Run, progress: Progress | None) -> Run:
             status=Run.Status.INTERRUPTED,
             error=f"Unexpected error: {exc}",
             context=context,
+            cause=InterruptCause.UNEXPECTED,
         )
         raise
+    finally:
+        _report_retries(run, budget)
     return _finish(run, status=_final_status(run), context=context)
+
+
+def _refused(org: Org, context: RunContext | None) -> AllowancePause:
+    """The pause for an org that refused a call for lack of allowance (its other
+    integrations spent it while the run went on)."""
+    usage = None
+    if context is not None:
+        target = org.pk == context.run.target_org_id
+        usage = (context.target if target else context.source).usage
+    return allowance_refusal(org=org, usage=usage)
+
+
+def _finish_after_database_loss(run: Run, error: Exception) -> Run:
+    """Record the interruption once the database answers again; if it stays away,
+    the run's lease expires and the sweep interrupts and resumes it instead."""
+    for wait in DATABASE_RECONNECT_WAITS:
+        connection.close()
+        try:
+            return _finish(
+                run,
+                status=Run.Status.INTERRUPTED,
+                error=f"The database connection was lost ({error}); nothing was "
+                "half-recorded, and the run resumes by itself.",
+                cause=InterruptCause.DATABASE,
+            )
+        except DatabaseError:
+            time.sleep(wait)
+    return run
+
+
+def _record_api_calls_quietly(context: RunContext | None) -> None:
+    if context is not None:
+        _record_api_calls(context)
+
+
+def _report_retries(run: Run, budget: RetryBudget) -> None:
+    """Put this attempt's retries in the run's report (budget, backoff, spent)."""
+    if not budget.spent:
+        return
+    try:
+        report = Run.objects.values_list("report", flat=True).get(pk=run.pk) or {}
+        attempts = report.get("retries_by_attempt", [])
+        report["retries"] = retry_report(budget)
+        report["retries_by_attempt"] = [*attempts, retry_report(budget)]
+        Run.objects.filter(pk=run.pk).update(report=report)
+        RunAttempt.objects.filter(run=run, number=run.attempts).update(
+            retries=budget.spent
+        )
+    except DatabaseError:
+        logger.warning("run %s: could not record its retries", run.pk)
 
 
 def run_cancel(*, run: Run, user: User | None = None) -> Run:
@@ -299,7 +418,12 @@ def run_cancel(*, run: Run, user: User | None = None) -> Run:
     now = timezone.now()
     with transaction.atomic():
         stopped = Run.objects.filter(
-            pk=run.pk, status__in=(Run.Status.QUEUED, Run.Status.INTERRUPTED)
+            pk=run.pk,
+            status__in=(
+                Run.Status.QUEUED,
+                Run.Status.INTERRUPTED,
+                Run.Status.WAITING,
+            ),
         ).update(
             status=Run.Status.CANCELLED,
             cancel_requested_at=now,
@@ -329,6 +453,7 @@ def run_resume(*, run: Run, user: User | None = None) -> Run:
             error="",
             finished_at=None,
             cancel_requested_at=None,
+            resume_note=f"Resumed by {user.get_username() if user else 'hand'}",
         )
         if not resumed:
             raise MigrationError(
@@ -368,10 +493,23 @@ def _enqueue(run_id: int) -> None:
     jobs.enqueue_run(run_id=run_id)
 
 
-def _prepare(run: Run, progress: Progress | None) -> RunContext | None:
+def _prepare(
+    run: Run, progress: Progress | None, budget: RetryBudget | None = None
+) -> RunContext | None:
     """Connect to both orgs, describe, plan and pre-flight; None if the run cannot succeed."""
     source, source_identity = org_connect(org=run.source_org)
     target, target_identity = org_connect(org=run.target_org)
+    for client in (source, target):
+        client.retry = budget
+        client.identify_as(f"datamigrator-run-{run.pk}")
+    if run.pause:
+        # Woken from waiting for API allowance: one call says whether to go on.
+        allowance_recheck(
+            run=run,
+            clients={run.source_org_id: source, run.target_org_id: target},
+            orgs={run.source_org_id: run.source_org, run.target_org_id: run.target_org},
+        )
+        Run.objects.filter(pk=run.pk).update(pause={})
     specs = [
         ObjectSpec.from_snapshot(item) for item in run.template_snapshot["objects"]
     ]
@@ -407,6 +545,7 @@ def _prepare(run: Run, progress: Progress | None) -> RunContext | None:
         target_user_id=target_identity.user_id,
         plan=plan,
         progress=progress,
+        retry=budget,
     )
     _load_reference_maps(context)
     return context
@@ -492,12 +631,14 @@ def _migrate_all(context: RunContext) -> None:
             target=context.target,
             target_user_id=context.target_user_id,
         )
+    pricebooks_map_standard(context)
     stats = {stat.sobject: stat for stat in context.run.object_stats.all()}
     for plan in context.plan.objects:
         stat = stats.get(plan.sobject)
         if stat is not None and stat.completed_at is not None:
             continue  # done before the run was interrupted
         _migrate_object(context, plan, stat.checkpoint if stat else {})
+        files_migrate(context, plan)
         batches.record_owner_fallbacks(context, plan)
         RunObjectStat.objects.filter(run=context.run, sobject=plan.sobject).update(
             completed_at=timezone.now()
@@ -515,11 +656,12 @@ def _migrate_object(
     A resumed run starts at its checkpoint: the level and the last source id of the
     last page whose every record was recorded.
     """
-    selection = [plan.spec.filter, _incremental_condition(context)]
+    selection = [plan.spec.filter, plan.condition, _incremental_condition(context)]
     volume = context.source.count(plan.sobject, soql.conjunction(selection))
     RunObjectStat.objects.filter(run=context.run, sobject=plan.sobject).update(
         expected=volume
     )
+    _check_allowance(context, plan, volume - _recorded_so_far(context, plan))
     # Mapped targets deleted since the last run fail as TARGET_DELETED, not unchanged.
     run_check_target_deleted(
         run=context.run, target=context.target, sobject=plan.sobject
@@ -528,6 +670,19 @@ def _migrate_object(
         return
     resume_level = checkpoint.get("level", 0)
     after_id = checkpoint.get("after_id", "")
+    for level, condition in enumerate(plan.passes):  # standard prices first
+        if level >= resume_level:
+            start = after_id if level == resume_level else ""
+            _migrate_records(
+                context,
+                plan,
+                [*selection, condition],
+                volume,
+                level=level,
+                after_id=start,
+            )
+    if plan.passes:
+        return
     if not (plan.self_lookup and plan.self_relationship):
         _migrate_records(context, plan, selection, volume, level=0, after_id=after_id)
         return
@@ -588,6 +743,9 @@ def _migrate_records(
         )
         read += len(page)
         _record_api_calls(context)
+        # Sforce-Limit-Info came with every answer: stop between pages, all of
+        # them recorded, if the rest of the object no longer fits.
+        _check_allowance(context, plan, volume - _recorded_so_far(context, plan))
         if context.progress:
             context.progress(plan.sobject, len(page))
     return read
@@ -627,6 +785,38 @@ def _record_api_calls(context: RunContext) -> None:
         target_api_remaining=context.target.usage.remaining,
         source_api_remaining=context.source.usage.remaining,
     )
+    org_observe_usage(org_id=context.run.source_org_id, usage=context.source.usage)
+    org_observe_usage(org_id=context.run.target_org_id, usage=context.target.usage)
+
+
+def _recorded_so_far(context: RunContext, plan: ObjectPlan) -> int:
+    stat = RunObjectStat.objects.filter(run=context.run, sobject=plan.sobject).first()
+    return stat.selected if stat is not None else 0
+
+
+def _check_allowance(context: RunContext, plan: ObjectPlan, records: int) -> None:
+    """Pause (AllowancePause) if the rest of this object would eat into an org's
+    reserve; a dry run writes nothing but reads, so it is checked all the same."""
+    estimate = calls_needed(
+        records,
+        matching=context.strategy is Strategy.VEID_MATCH,
+        bulk_read=records >= settings.BULK_QUERY_THRESHOLD,
+        bulk_write=records >= settings.BULK_WRITE_THRESHOLD,
+    )
+    run = context.run
+    allowance_check(
+        org=run.source_org,
+        usage=context.source.usage,
+        needed=estimate.source,
+        what=plan.sobject,
+    )
+    if not run.dry_run:
+        allowance_check(
+            org=run.target_org,
+            usage=context.target.usage,
+            needed=estimate.target,
+            what=plan.sobject,
+        )
 
 
 def _final_status(run: Run) -> str:
@@ -639,14 +829,26 @@ def _final_status(run: Run) -> str:
 
 
 def _finish(
-    run: Run, *, status: str, error: str = "", context: RunContext | None = None
+    run: Run,
+    *,
+    status: str,
+    error: str = "",
+    context: RunContext | None = None,
+    cause: str = "",
 ) -> Run:
     """End the run and hand its org pair to the next run waiting for it."""
     if context is not None:
         _record_api_calls(context)
+    now = timezone.now()
     with transaction.atomic():
         Run.objects.filter(pk=run.pk).update(
-            status=status, error=error, finished_at=timezone.now()
+            status=status,
+            error=error,
+            finished_at=now,
+            interrupt_cause=cause if status == Run.Status.INTERRUPTED else "",
+        )
+        RunAttempt.objects.filter(run=run, ended_at__isnull=True).update(
+            ended_at=now, outcome=status, outcome_note=error
         )
         if not run.dry_run:
             run_start_next_on_pair(run_id=run.pk)

@@ -34,6 +34,7 @@ OBJECT_KEYS = (
     "match_key",
     "missing_parent_policy",
     "options",
+    "include_files",
 )
 NAME_MAX_LENGTH = Template._meta.get_field("name").max_length or 200
 SOBJECT_MAX_LENGTH = TemplateObject._meta.get_field("sobject").max_length or 100
@@ -277,6 +278,13 @@ def _load_json(text: str, problems: list[Problem]) -> object:
     except _NotJson as exc:
         problems.append(Problem((), f"invalid JSON: {exc}"))
         return None
+    except RecursionError:
+        problems.append(Problem((), "invalid JSON: nested too deeply"))
+        return None
+    if "\x00" in text or "\\u0000" in text:
+        # PostgreSQL cannot store a NUL character in text or jsonb.
+        problems.append(Problem((), "a template may not contain NUL characters"))
+        return None
     problems.extend(
         Problem((), f'duplicate key "{key}" in the JSON') for key in duplicates
     )
@@ -381,8 +389,31 @@ def _check_object(
         filter=_check_filter(item, path, problems),
         match_key=match_key,
         missing_parent_policy=_check_policy(item, path, problems),
-        options=_check_options(item, path, problems),
+        options=_with_include_files(
+            _check_options(item, path, problems), item, path, problems
+        ),
     )
+
+
+def _with_include_files(
+    options: dict[str, JsonValue],
+    item: Mapping[str, object],
+    path: Path,
+    problems: list[Problem],
+) -> dict[str, JsonValue]:
+    """``"include_files": true`` (on the object or in its options): the files and
+    attachments linked to the object's records follow them. Kept in the options."""
+    value = item.get("include_files", options.get("include_files", False))
+    if not isinstance(value, bool):
+        problems.append(
+            Problem(
+                (*path, "include_files"),
+                f"expected true or false, got {_json_type(value)}",
+            )
+        )
+        return options
+    options.pop("include_files", None)
+    return {**options, "include_files": True} if value else options
 
 
 def _check_keys(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import django_rq
 import pytest
@@ -17,6 +18,7 @@ from rq import SimpleWorker
 from migrations_app.models import MappingAudit, RecordMapping, Template
 from tests.browser.conftest import skip_without_chromium
 from tests.integration.conftest import OrgPair, make_template
+from tests.integration.test_audit import other_user_client
 from tests.integration.test_migration import (
     CONTACT,
     add_charlie_and_alice,
@@ -39,7 +41,16 @@ def template(orgs: OrgPair) -> Template:
     template = make_template("Contacts", CONTACT)
     ids = seed_contacts(orgs, 4)
     orgs.migrate(template, "veid")
-    add_charlie_and_alice(orgs)
+    # Charlie and Alice, created by hand in both orgs (in the target by a colleague).
+    colleague: Any = other_user_client(orgs)
+    for first, last in (("Charlie", "Brown"), ("Alice", "Smith")):
+        values = {
+            "FirstName": first,
+            "LastName": last,
+            "Email": f"{first.lower()}@example.com",
+        }
+        orgs.source_org.insert("Contact", values)
+        colleague.Contact.create(values)
     orgs.migrate(template, "veid")
     for source_id in ids[:2]:
         mapping = RecordMapping.objects.get(source_id=source_id)

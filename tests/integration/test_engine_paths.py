@@ -24,6 +24,7 @@ from migrations_app.models import (
 )
 from migrations_app.salesforce.client import SalesforceClient
 from migrations_app.selectors import run_result
+from migrations_app.services.allowance import run_wake_waiting
 from migrations_app.services.runs import run_create, run_execute
 from salesforce_emulator import Emulator
 from tests.integration.conftest import OrgPair, make_template, register
@@ -615,21 +616,25 @@ def test_transient_read_failures_are_retried(
 
 
 # With 450 Contacts and veid_match, the allowance runs out while describing (0), at a
-# match query (3), at the first Collections create (4) or at a later one (7).
+# match query (3), at the first Collections create (4) or at a later one (7): the run
+# pauses (issue 11) and the same run goes on once calls are free, no second launch.
 @pytest.mark.parametrize("calls_left", [0, 3, 4, 7])
-def test_exhausted_api_allowance_stops_the_run_clearly_and_a_later_run_catches_up(
-    orgs: OrgPair, calls_left: int
+def test_exhausted_api_allowance_pauses_the_run_and_it_goes_on_when_calls_free(
+    orgs: OrgPair, calls_left: int, settings: Settings
 ) -> None:
+    settings.RUN_ALLOWANCE_RECHECK_SECONDS = 0
     template = make_template("Contacts", CONTACT)
     seed_contacts(orgs, 450)
     orgs.target_org.faults.update(api_limit=orgs.target_org.api_calls + calls_left)
 
     first = orgs.migrate(template, "veid_match")
 
-    assert first["status"] in (Run.Status.FAILED, Run.Status.INTERRUPTED), first
-    assert "target: REQUEST_LIMIT_EXCEEDED" in first["error"]
+    assert first["status"] == Run.Status.WAITING, first
+    assert first["error"].startswith("Waiting for API allowance: target"), first
+    assert "Resumes at" in first["error"]
     orgs.target_org.faults.update(api_limit=15000)
-    second = orgs.migrate(template, "veid_match")
+    assert run_wake_waiting() == [first["run_id"]]
+    second = run_result(run=run_execute(run_id=first["run_id"]))
     assert second["status"] == Run.Status.SUCCEEDED, second
     assert orgs.target_org.count("Contact") == 450
     assert RecordMapping.objects.count() == 450
@@ -725,6 +730,8 @@ def test_lookup_outside_the_template_uses_earlier_mappings_or_is_left_empty(
 def test_lost_answer_to_a_bulk_job_is_reconciled_from_its_results(
     orgs: OrgPair, bulk_settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # No retry budget: the run stops, and the next run reconciles (the crash path).
+    bulk_settings.RUN_RETRY_BUDGET = 0
     template = make_template("Contacts", CONTACT)
     seed_contacts(orgs, 300)
     # The job is processed when it is closed; the answer to that close is lost.
@@ -751,6 +758,25 @@ def test_lost_answer_to_a_bulk_job_is_reconciled_from_its_results(
     assert orgs.target_org.count("Contact") == 300
     assert RecordMapping.objects.count() == 300
     assert WriteJournal.objects.get().state == WriteJournal.State.RECONCILED
+
+
+def test_lost_answer_to_a_bulk_job_is_settled_in_place_within_the_retry_budget(
+    orgs: OrgPair, bulk_settings: Settings
+) -> None:
+    bulk_settings.RUN_RETRY_BASE_SECONDS = 0.01
+    seed_contacts(orgs, 300)
+    orgs.target_org.faults.update(fail_after_writes=1)
+
+    result = orgs.migrate(make_template("Contacts", CONTACT), "veid")
+
+    assert result["status"] == Run.Status.SUCCEEDED, result
+    assert result["totals"]["inserted"] == 300
+    assert orgs.target_org.count("Contact") == 300
+    assert RecordMapping.objects.count() == 300
+    assert WriteJournal.objects.get().state == WriteJournal.State.RECONCILED
+    run = Run.objects.get()
+    assert run.retries_spent == 1
+    assert run.report["retries"]["by_kind"] == {"TRANSPORT": 1}
 
 
 def test_owners_without_a_target_user_give_one_warning_per_object(

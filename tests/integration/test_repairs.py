@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Permission, User
+from django.test import Client
+from django.urls import reverse
 
 from migrations_app.models import AuditEvent, MappingStatus, RecordMapping
 from migrations_app.services.errors import MigrationError
@@ -173,3 +176,65 @@ def test_delete_duplicate_needs_the_typed_id_then_relinks_to_the_survivor(
     assert event.details["deleted_record"] == doomed
     assert event.details["before"]["target_id"] == doomed
     assert event.details["after"]["target_id"] == survivor
+
+
+def repair_client(user: User) -> Client:
+    user.user_permissions.set(
+        Permission.objects.filter(
+            content_type__app_label="migrations_app",
+            codename__in=["view_recordmapping", "repair_mapping"],
+        )
+    )
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_dashboard_relink_repairs_and_lists_the_event_on_the_mapping(
+    orgs: OrgPair, repairer: User
+) -> None:
+    _, (first, second) = migrated(orgs, 2)
+    replacement = orgs.target_org.insert("Contact", {"LastName": "Replacement"})
+    client = repair_client(repairer)
+    relink = reverse("migrations_app:mapping-relink", args=[first.pk])
+    detail = reverse("migrations_app:mapping-detail", args=[first.pk])
+
+    refused = client.post(relink, {"target_id": second.target_id})
+    done = client.post(relink, {"target_id": replacement[:15]})
+
+    assert refused.status_code == HTTPStatus.BAD_REQUEST
+    assert "already mapped" in refused.content.decode()
+    assert done.status_code == HTTPStatus.FOUND
+    first.refresh_from_db()
+    assert first.target_id == replacement
+    page = client.get(detail).content.decode()
+    assert "mapping_relinked" in page
+    assert repairer.get_username() in page
+
+
+def test_dashboard_delete_duplicate_needs_the_typed_id(
+    orgs: OrgPair, repairer: User
+) -> None:
+    template, _ = migrated(orgs, 1)
+    add_charlie_and_alice(orgs)
+    orgs.migrate(template, "veid")
+    charlie = [
+        c["Id"]
+        for c in orgs.target_org.records("Contact")
+        if c["Email"] == "charlie@example.com"
+    ]
+    mapping = RecordMapping.objects.get(target_id__in=charlie)
+    survivor = next(i for i in charlie if i != mapping.target_id)
+    url = reverse("migrations_app:mapping-delete-duplicate", args=[mapping.pk])
+    client = repair_client(repairer)
+
+    wrong = client.post(url, {"survivor_id": survivor, "confirmation": "delete"})
+    right = client.post(
+        url, {"survivor_id": survivor, "confirmation": mapping.target_id}
+    )
+
+    assert wrong.status_code == HTTPStatus.BAD_REQUEST
+    assert right.status_code == HTTPStatus.FOUND
+    assert orgs.target_org.get("Contact", mapping.target_id)["IsDeleted"] is True
+    mapping.refresh_from_db()
+    assert mapping.target_id == survivor

@@ -110,14 +110,16 @@ class Command(DataMigratorCommand):
         lines = [
             "",
             f"Data Migrator is starting on http://{addr}/",
-            f"  admin login:  {ADMIN_USERNAME} / {password}   (http://{addr}/admin/)",
+            f"  log in:       {ADMIN_USERNAME} / {password}",
             "  demo orgs:    "
             + ", ".join(
                 f"{info['org']} ({info['organization_id']})" for info in org_infos
             ),
-            "  first run:    DEBUG=1 .venv/bin/python manage.py run_migration --template "
+            f"  first run:    http://{addr}/runs/new/ (the demo template, source → "
+            "target, veid_match)",
+            "  or:           DEBUG=1 .venv/bin/python manage.py run_migration --template "
             "'Demo: Accounts, Contacts, Opportunities' --source source --target target "
-            "--strategy veid_match",
+            "--strategy veid_match --queue",
             "  emulator:     "
             + org_infos[0]["instance_url"]
             + f" (log in {Path(settings.VAR_DIR) / 'emulator.log'})",
@@ -172,7 +174,8 @@ def _exit_on_signal(signum: int, frame: FrameType | None) -> None:
 
 def _stop(children: list[subprocess.Popen[bytes]]) -> None:
     """Stop the children one by one, the last started first: the worker finishes
-    with Redis and the emulator still there."""
+    with Redis and the emulator still there. A second Ctrl-C does not cut it short."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     for child in reversed(children):
         child.terminate()
         try:
