@@ -127,6 +127,11 @@ def _check_encryption_keys(keys: list[str]) -> None:
 
 _check_encryption_keys(ENCRYPTION_KEYS)
 
+# Masking (issue 14): masked values are HMACs under this secret. Unset, it is derived
+# from the first encryption key; set it to keep masked values the same across a key
+# rotation (a rotation otherwise rewrites every masked field once).
+MASKING_KEY = env_secret("MASKING_KEY") or ""
+
 ALLOWED_HOSTS = [
     host.strip()
     for host in os.getenv("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",")
@@ -327,6 +332,10 @@ FILES_MAX_BYTES = env_int("FILES_MAX_BYTES", 2 * 1024 * 1024 * 1024)
 # An incremental run re-reads records modified this long before the previous run
 # started, in case the org's clock and this server's differ.
 INCREMENTAL_OVERLAP_SECONDS = env_int("INCREMENTAL_OVERLAP_SECONDS", 300)
+
+# Rollback (issue 14): the values a run's updates replaced are kept this many days
+# (by default only for runs into production orgs; a launch option says otherwise).
+BEFORE_IMAGE_RETENTION_DAYS = env_int("BEFORE_IMAGE_RETENTION_DAYS", 30)
 
 # A running run renews its lease at least every third of this; a run whose lease is
 # older is taken as dead (its worker was killed) and interrupted, freeing its pair.

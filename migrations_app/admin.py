@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import zipfile
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import urlsplit
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
@@ -60,6 +63,8 @@ SECRET_FIELDS = ("client_secret", "refresh_token", "access_token", "private_key"
 # Longer "ids" in an action form are not ids of ours: refuse them before the query.
 MAX_ID_DIGITS = 18
 MAX_TEMPLATE_OBJECTS = 200
+# A host[:port] that may go into a Content-Security-Policy header as it is.
+HOST = re.compile(r"[A-Za-z0-9.\-]+(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
 
 
 class BaseAdmin[M: Model](admin.ModelAdmin[M]):
@@ -113,6 +118,23 @@ class SafeJSONField(forms.JSONField):
             return super().bound_data(data, initial)
         except RecursionError:
             return data
+
+
+class IdsChoiceField(forms.ModelMultipleChoiceField[Any]):
+    """A multiple choice of rows that refuses anything but row ids before querying.
+
+    Django passes the submitted values to the database as they are; a number larger
+    than the database's integers fails there instead of being a form error.
+    """
+
+    def clean(self, value: Any) -> Any:
+        if value and not all(isinstance(item, str) and _is_id(item) for item in value):
+            raise ValidationError(
+                self.error_messages["invalid_pk_value"],
+                code="invalid_pk_value",
+                params={"pk": next(str(item)[:20] for item in value if not _is_id(str(item)))},
+            )
+        return super().clean(value)
 
 
 class WriteOnlyTextarea(forms.Textarea):
@@ -309,6 +331,25 @@ class OrgAdmin(BaseAdmin[Org]):
             request, object_id, form_url, extra_context
         )
 
+    def formfield_for_manytomany(
+        self, db_field: Any, request: HttpRequest, **kwargs: Any
+    ) -> Any:
+        kwargs["form_class"] = IdsChoiceField
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        response = super().change_view(request, object_id, form_url, extra_context)
+        org = Org.objects.filter(pk=object_id).first() if _is_id(object_id) else None
+        if org is not None and org.auth_method == AuthMethod.WEB_SERVER:
+            _allow_form_action(response, org.login_url)
+        return response
+
     def save_model(
         self, request: HttpRequest, obj: Org, form: Any, change: bool
     ) -> None:
@@ -431,6 +472,23 @@ class OrgAdmin(BaseAdmin[Org]):
         return org
 
 
+def _allow_form_action(response: HttpResponse, login_url: str) -> None:
+    """Let this page's Connect org form lead to the org's login host.
+
+    The site's policy allows forms to submit to the site only, and browsers apply
+    form-action to where a submission is redirected too: Connect org is a POST that
+    redirects to the org's authorize page.
+    """
+    parts = urlsplit(login_url)
+    if parts.scheme not in ("https", "http") or not HOST.fullmatch(parts.netloc):
+        return
+    config: dict[str, Any] = dict(settings.SECURE_CSP)
+    allowed = list(config.get("form-action", []))
+    config["form-action"] = [*allowed, f"{parts.scheme}://{parts.netloc}"]
+    # What django.views.decorators.csp.csp_override sets, for a per-org value.
+    response._csp_config = config  # type: ignore[attr-defined]
+
+
 class TemplateObjectForm(forms.ModelForm[TemplateObject]):
     """One template object; API names and the filter are checked when it is saved."""
 
@@ -463,15 +521,22 @@ class TemplateObjectForm(forms.ModelForm[TemplateObject]):
             ),
             "filter": forms.Textarea(attrs={"rows": 2}),
             "options": forms.Textarea(attrs={"rows": 1}),
+            "transforms": forms.Textarea(
+                attrs={"class": "dm-transforms-input", "rows": 1}
+            ),
         }
         field_classes = {
             "fields": SafeJSONField,
             "match_key": SafeJSONField,
             "options": SafeJSONField,
+            "transforms": SafeJSONField,
         }
         help_texts = {
             "fields": 'JSON list of field API names, e.g. ["FirstName", "Email"].',
             "match_key": 'JSON list of fields among those copied, e.g. ["Email"].',
+            "transforms": 'JSON object: what is written instead of a field\'s value, '
+            'e.g. {"Email": "mask", "Phone": "empty", "LastName": {"prefix": "T-"}, '
+            '"Description": {"fixed": "seeded"}}; a field not listed is kept.',
             "filter": "SOQL WHERE condition without WHERE, e.g. "
             "Email != null AND CreatedDate = LAST_N_DAYS:30",
         }
@@ -970,3 +1035,7 @@ class AuditEventAdmin(ReadOnlyAdminMixin, BaseAdmin[AuditEvent]):
         return format_html(
             "<pre>{}</pre>", json.dumps(obj.details, indent=2, ensure_ascii=False)
         )
+
+
+# Issue 14's pages; imported last, they build on BaseAdmin and ReadOnlyAdminMixin.
+from migrations_app import admin_schedules  # noqa: E402, F401

@@ -58,6 +58,18 @@ class RunLaunchForm(forms.Form):
         label="Production confirmation",
         help_text="Only for a production target: type the target org's name.",
     )
+    # Issue 14: the values updates replace, kept so that the run can be rolled back.
+    keep_before_images = forms.ChoiceField(
+        choices=[
+            ("", "default: only for a production target"),
+            ("yes", "keep them"),
+            ("no", "do not keep them"),
+        ],
+        required=False,
+        label="Before-images for a rollback",
+        help_text="The target values this run's updates replace, kept "
+        "(compressed, for a limited time) so that the run can be rolled back.",
+    )
 
     def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -96,6 +108,11 @@ class RunLaunchForm(forms.Form):
                 "incremental": data["incremental"],
                 "only_changed": not data["resend_unchanged"],
                 "fallback_owner": data["fallback_owner"].strip(),
+                **(
+                    {"keep_before_images": data["keep_before_images"] == "yes"}
+                    if data.get("keep_before_images")
+                    else {}
+                ),
             },
         }
 

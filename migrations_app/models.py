@@ -106,6 +106,8 @@ class JournalState(models.TextChoices):
 class JournalOperation(models.TextChoices):
     INSERT = "insert", "Insert"
     UPDATE = "update", "Update"
+    # A rollback's deletes: settled by reading which records still exist.
+    DELETE = "delete", "Delete"
 
 
 class TimestampedModel(models.Model):
@@ -275,6 +277,9 @@ class TemplateObject(models.Model):
         default=MissingParentPolicy.LEAVE_EMPTY,
     )
     options = models.JSONField(default=dict, blank=True)
+    # What is written instead of a field's source value: {"Email": "mask", "Phone":
+    # "empty", "LastName": {"prefix": "T-"}}; a field not listed is kept (issue 14).
+    transforms = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["template", "position", "id"]
@@ -301,6 +306,9 @@ class OutcomeCounts(models.Model):
     unchanged = models.PositiveIntegerField(default=0)
     failed = models.PositiveIntegerField(default=0)
     ambiguous = models.PositiveIntegerField(default=0)
+    # A rollback's own outcomes (issue 14): records it deleted, records it restored.
+    deleted = models.PositiveIntegerField(default=0)
+    restored = models.PositiveIntegerField(default=0)
 
     OUTCOMES = (
         "selected",
@@ -388,6 +396,14 @@ class Run(TimestampedModel, OutcomeCounts):
     # for ({"org_id", "org", "needed", "left", "reserve", "reserve_percent"}).
     resume_at = models.DateTimeField(null=True, blank=True)
     pause = models.JSONField(default=dict, blank=True)
+    # A rollback is a run of its own on the same pair, undoing this run (issue 14).
+    rollback_of = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="rollbacks",
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -596,6 +612,9 @@ class RecordAction(models.TextChoices):
     UPLOADED = "uploaded", "Uploaded"
     VERSIONED = "versioned", "New version"
     UNCHANGED = "unchanged", "Unchanged"
+    # What a rollback did to a record the rolled-back run wrote.
+    DELETED = "deleted", "Deleted"
+    RESTORED = "restored", "Restored"
 
 
 class RecordResult(models.Model):
@@ -734,3 +753,137 @@ class MappingAudit(TimestampedModel):
     @property
     def is_done(self) -> bool:
         return self.status in (AuditStatus.SUCCEEDED, AuditStatus.FAILED)
+
+
+class BeforeImage(models.Model):
+    """The target values one chunk of a run's updates replaced, kept for a rollback.
+
+    Written (compressed) before the chunk is sent; the run's RecordResults say which
+    records the update reached. ``data`` is zlib-compressed JSON:
+    ``{target_id: {"before": {field: value}, "after": {field: value}}}``.
+    """
+
+    # PROTECT: a run whose before-images are kept cannot vanish under its rollback.
+    run = models.ForeignKey(
+        Run, on_delete=models.PROTECT, related_name="before_images"
+    )
+    sobject = models.CharField("sObject", max_length=100)
+    data = models.BinaryField()
+    records = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["run", "id"]
+        indexes = [
+            models.Index(fields=["run", "sobject"], name="beforeimage_run_sobject")
+        ]
+
+    def __str__(self) -> str:
+        return f"Run {self.run_id} {self.sobject}: {self.records} before-images"
+
+
+class ScheduleKind(models.TextChoices):
+    RUN = "run", "Migration run"
+    AUDIT = "audit", "Mapping audit"
+
+
+class Schedule(TimestampedModel):
+    """A template on an org pair (or the pair's mapping audit) launched on a schedule.
+
+    The database holds the truth (``next_launch_at``); RQ's scheduler holds one job
+    for that instant, registered again if Redis lost it.
+    """
+
+    Kind = ScheduleKind
+
+    name = models.CharField(max_length=200, unique=True)
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.RUN)
+    template = models.ForeignKey(
+        Template, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    source_org = models.ForeignKey(Org, on_delete=models.PROTECT, related_name="+")
+    target_org = models.ForeignKey(Org, on_delete=models.PROTECT, related_name="+")
+    strategy = models.CharField(
+        max_length=20, choices=Strategy.choices, default=Strategy.VEID_MATCH
+    )
+    options = models.JSONField(default=dict, blank=True)
+    cron = models.CharField(
+        "cron expression",
+        max_length=100,
+        blank=True,
+        help_text="Five fields, in UTC: minute hour day month weekday, "
+        "e.g. 0 2 * * 1-5.",
+    )
+    interval_seconds = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Or launch every this many seconds."
+    )
+    enabled = models.BooleanField(default=True)
+    next_launch_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+    )
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            status_constraint("schedule", "kind", ScheduleKind),
+            status_constraint("schedule", "strategy", Strategy),
+            models.CheckConstraint(
+                condition=(Q(cron="") & Q(interval_seconds__isnull=False))
+                | (~Q(cron="") & Q(interval_seconds__isnull=True)),
+                name="schedule_cron_or_interval",
+            ),
+            models.CheckConstraint(
+                condition=~Q(source_org=models.F("target_org")),
+                name="schedule_source_differs_from_target",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def timing(self) -> str:
+        if self.cron:
+            return f"cron {self.cron} (UTC)"
+        return f"every {self.interval_seconds} s"
+
+
+class ScheduleOutcome(models.TextChoices):
+    LAUNCHED = "launched", "Launched"
+    SKIPPED = "skipped", "Skipped"
+    FAILED = "failed", "Failed to launch"
+
+
+class ScheduleLaunch(models.Model):
+    """One planned launch of a schedule: what it launched, or why it did not."""
+
+    Outcome = ScheduleOutcome
+
+    schedule = models.ForeignKey(
+        Schedule, on_delete=models.CASCADE, related_name="launches"
+    )
+    planned_at = models.DateTimeField()
+    created_at = models.DateTimeField(default=timezone.now)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices)
+    reason = models.TextField(blank=True)
+    run = models.ForeignKey(
+        Run, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    audit = models.ForeignKey(
+        MappingAudit, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-planned_at"]
+        constraints = [
+            status_constraint("schedulelaunch", "outcome", ScheduleOutcome),
+            # A job run twice for one instant launches once.
+            models.UniqueConstraint(
+                fields=["schedule", "planned_at"], name="schedulelaunch_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.schedule} at {self.planned_at:%Y-%m-%d %H:%M:%S}: {self.outcome}"

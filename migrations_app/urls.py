@@ -1,6 +1,6 @@
 from django.urls import path
 
-from migrations_app.views import home, mappings, runs
+from migrations_app.views import home, mappings, runs, schedules, seeding
 
 app_name = "migrations_app"
 
@@ -14,6 +14,8 @@ urlpatterns = [
     path("runs/<int:run_id>/cancel/", runs.run_cancel, name="run-cancel"),
     path("runs/<int:run_id>/resume/", runs.run_resume, name="run-resume"),
     path("runs/<int:run_id>/again/", runs.run_again, name="run-again"),
+    path("runs/<int:run_id>/rollback/", seeding.run_rollback, name="run-rollback"),
+    path("runs/new/seeding/", seeding.run_seeding_notes, name="run-seeding-notes"),
     path("runs/<int:run_id>/success.csv", runs.run_success_csv, name="run-success-csv"),
     path("runs/<int:run_id>/errors.csv", runs.run_errors_csv, name="run-errors-csv"),
     path(
@@ -54,6 +56,23 @@ urlpatterns = [
         "pairs/<int:source_id>/<int:target_id>/adopt-twins/",
         mappings.pair_adopt_twins,
         name="pair-adopt-twins",
+    ),
+    path("schedules/", schedules.schedule_list, name="schedule-list"),
+    path("schedules/new/", schedules.schedule_new, name="schedule-new"),
+    path(
+        "schedules/<int:schedule_id>/",
+        schedules.schedule_detail,
+        name="schedule-detail",
+    ),
+    path(
+        "schedules/<int:schedule_id>/edit/",
+        schedules.schedule_edit,
+        name="schedule-edit",
+    ),
+    path(
+        "schedules/<int:schedule_id>/toggle/",
+        schedules.schedule_toggle,
+        name="schedule-toggle",
     ),
     path("audits/<int:audit_id>/", mappings.audit_detail, name="audit-detail"),
     path(

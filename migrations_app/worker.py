@@ -10,9 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.db import close_old_connections, connection
 from rq.worker import Worker
 
 from migrations_app.services.leases import run_sweep
+from migrations_app.services.schedules import schedules_sync
 
 
 class MigrationWorker(Worker):
@@ -29,7 +31,16 @@ class MigrationWorker(Worker):
 
     def run_maintenance_tasks(self) -> None:
         super().run_maintenance_tasks()
+        # A connection broken by a database restart is dropped here, so that the
+        # sweep (and the next one) gets a fresh one instead of failing for ever.
+        close_old_connections()
         try:
             run_sweep()
         except Exception:
+            connection.close()
             self.log.exception("the run sweep failed; it runs again at the next check")
+        try:
+            # Schedules whose RQ job was lost are registered again (issue 14).
+            schedules_sync()
+        except Exception:
+            self.log.exception("the schedules sync failed; it runs at the next check")

@@ -206,7 +206,9 @@ def test_template_created_changed_and_deleted_are_recorded(admin: Client) -> Non
             "template_objects-0-template": str(template.pk),
         }
     )
-    admin.post(reverse("admin:migrations_app_template_change", args=[template.pk]), edit)
+    admin.post(
+        reverse("admin:migrations_app_template_change", args=[template.pk]), edit
+    )
     admin.post(
         reverse("admin:migrations_app_template_delete", args=[template.pk]),
         {"post": "yes"},
@@ -223,7 +225,10 @@ def test_template_created_changed_and_deleted_are_recorded(admin: Client) -> Non
 
 
 def test_template_imports_are_recorded(admin: Client) -> None:
-    document = {"name": "Imported", "objects": [{"sobject": "Account", "fields": ["Name"]}]}
+    document = {
+        "name": "Imported",
+        "objects": [{"sobject": "Account", "fields": ["Name"]}],
+    }
     upload = io.BytesIO(json.dumps(document).encode())
     upload.name = "t.json"
     admin.post(reverse("admin:migrations_app_template_import"), {"file": upload})

@@ -96,7 +96,8 @@ def test_the_heartbeat_renews_the_lease(
     Heartbeat(run.pk).renew()
 
     run.refresh_from_db()
-    assert run.heartbeat_at is not None and run.heartbeat_at > old
+    assert run.heartbeat_at is not None
+    assert run.heartbeat_at > old
 
 
 def test_a_queued_run_whose_job_was_lost_is_enqueued_again(

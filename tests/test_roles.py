@@ -30,11 +30,13 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from migrations_app.models import (
     AuditEvent,
+    BeforeImage,
     MappingAudit,
     Org,
     RecordIssue,
     RecordMapping,
     Run,
+    Schedule,
     Strategy,
     Template,
     WriteJournal,
@@ -87,6 +89,7 @@ HISTORY_MODELS = {
     "writejournal": "migrations_app.view_writejournal",
     "auditevent": "migrations_app.view_auditevent",
     "mappingaudit": "migrations_app.view_mappingaudit",
+    "beforeimage": "migrations_app.view_beforeimage",
 }
 MAPPINGS = "migrations_app.view_recordmapping"
 REPAIR = "migrations_app.repair_mapping"
@@ -216,6 +219,26 @@ EXPECTED: dict[str, Rule] = {
     "migrations_app:run-success-csv": Rule("migrations_app.view_run"),
     "migrations_app:run-errors-csv": Rule("migrations_app.view_run"),
     "migrations_app:org-pair": Rule("migrations_app.view_run"),
+    # Issue 14: rollback, the launch form's seeding notes, schedules.
+    "migrations_app:run-rollback": Rule(
+        "migrations_app.launch_run", method="POST", ok=(FOUND,)
+    ),
+    "migrations_app:run-seeding-notes": Rule("migrations_app.launch_run"),
+    "migrations_app:schedule-list": Rule("migrations_app.view_run"),
+    "migrations_app:schedule-detail": Rule("migrations_app.view_run"),
+    "migrations_app:schedule-new": Rule("migrations_app.launch_run"),
+    "migrations_app:schedule-edit": Rule("migrations_app.launch_run"),
+    "migrations_app:schedule-toggle": Rule(
+        "migrations_app.launch_run", method="POST", ok=(FOUND,)
+    ),
+    **admin_model(
+        "schedule",
+        view=VIEW.format("schedule"),
+        add="migrations_app.add_schedule",
+        change=VIEW.format("schedule"),
+        delete=NOBODY,
+    ),
+    "admin/migrations_app/schedule/<path:object_id>/": Rule(STAFF, ok=(FOUND,)),
     # Mappings and their audits.
     "admin:migrations_app_recordmapping_export": Rule(MAPPINGS),
     "migrations_app:mapping-list": Rule(MAPPINGS),
@@ -325,6 +348,16 @@ def world(db: None) -> World:
         "mappingaudit": MappingAudit.objects.create(
             source_org=source, target_org=target, status="succeeded"
         ),
+        "beforeimage": BeforeImage.objects.create(
+            run=run, sobject="Contact", data=b"", expires_at=run.created_at
+        ),
+        "schedule": Schedule.objects.create(
+            name="Nightly",
+            template=template,
+            source_org=source,
+            target_org=target,
+            cron="0 2 * * *",
+        ),
         "user": users["viewers"],
         "group": Group.objects.get(name="viewers"),
     }
@@ -347,6 +380,7 @@ def sample_kwargs(key: str, pattern: URLPattern, world: World) -> dict[str, Any]
         "run_id": world.run.pk,
         "mapping_id": world.objects["recordmapping"].pk,
         "audit_id": world.objects["mappingaudit"].pk,
+        "schedule_id": world.objects["schedule"].pk,
         "source_id": world.source.pk,
         "target_id": world.target.pk,
         "org_id": world.source.pk,

@@ -118,9 +118,7 @@ def test_the_session_cookie_is_secure_and_httponly(client: Client) -> None:
         "migrations_app:mapping-list",
     ],
 )
-def test_pages_hold_no_inline_script(
-    admin_client: Client, url_name: str
-) -> None:
+def test_pages_hold_no_inline_script(admin_client: Client, url_name: str) -> None:
     Org.objects.create(name="an org", login_url="https://login.example.com")
     html = admin_client.get(reverse(url_name)).content.decode()
     assert not INLINE_SCRIPT.search(html), INLINE_SCRIPT.search(html)

@@ -426,6 +426,7 @@ def test_export_has_every_key_in_a_stable_order() -> None:
         "match_key": [],
         "missing_parent_policy": "leave_empty",
         "options": {},
+        "transforms": {},
     }
     # Options come out sorted whatever the order they were written in.
     assert list(exported["objects"][2]["options"]) == ["batch_size", "only_changed"]

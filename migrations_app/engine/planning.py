@@ -9,6 +9,12 @@ from typing import Any
 
 from migrations_app.engine import pricebooks
 from migrations_app.engine.schema import FieldInfo, ObjectSchema
+from migrations_app.engine.transforms import (
+    Transform,
+    apply_transforms,
+    parse_transforms,
+    transform_problems,
+)
 
 # Lookups to these objects are mapped by stable keys, not through the mapping table.
 USER_OBJECT = "User"
@@ -25,6 +31,8 @@ class ObjectSpec:
     match_key: tuple[str, ...] = ()
     missing_parent_policy: str = "leave_empty"
     options: Mapping[str, Any] = field(default_factory=dict)
+    # Keyed by lower-case field name; fields kept as they are are not listed.
+    transforms: Mapping[str, Transform] = field(default_factory=dict)
 
     @classmethod
     def from_snapshot(cls, item: Mapping[str, Any]) -> ObjectSpec:
@@ -35,6 +43,7 @@ class ObjectSpec:
             match_key=tuple(item.get("match_key", ()) or ()),
             missing_parent_policy=item.get("missing_parent_policy", "leave_empty"),
             options=item.get("options", {}) or {},
+            transforms=parse_transforms(item.get("transforms") or {}),
         )
 
 
@@ -70,10 +79,25 @@ class ObjectPlan:
     # standard price book is mapped, not read; standard prices go first).
     condition: str = ""
     passes: tuple[str, ...] = ()
+    # The target's describe of the written fields, by lower-case name (for masking).
+    written_fields: dict[str, FieldInfo] = field(default_factory=dict)
 
     @property
     def sobject(self) -> str:
         return self.spec.sobject
+
+    def transformed(
+        self, values: Mapping[str, Any], *, source_id: str, secret: bytes
+    ) -> dict[str, Any]:
+        """``values`` as written to the target: the template's transforms applied."""
+        return apply_transforms(
+            values,
+            sobject=self.sobject,
+            source_id=source_id,
+            transforms=self.spec.transforms,
+            fields=self.written_fields,
+            secret=secret,
+        )
 
     @property
     def include_files(self) -> bool:
@@ -160,6 +184,13 @@ def plan_object(
     problems.extend(_read_only_problems(spec.sobject, written))
     problems.extend(_match_key_problems(spec, target))
     problems.extend(_unselected_required_fields(spec.sobject, target, insert))
+    written_fields = {info.name.lower(): info for info in written}
+    problems.extend(
+        Problem(spec.sobject, name, message, blocking)
+        for name, message, blocking in transform_problems(
+            spec.transforms, written_fields
+        )
+    )
     references = {
         info.name: info.reference_to for info in written if info.type == "reference"
     }
@@ -176,6 +207,7 @@ def plan_object(
         self_relationship=self_lookup.relationship_name if self_lookup else None,
         condition=pricebooks.base_condition(spec.sobject),
         passes=pricebooks.passes(spec.sobject),
+        written_fields=written_fields,
     )
     return plan, problems
 

@@ -31,6 +31,12 @@ class FieldInfo:
     defaulted_on_create: bool = False
     reference_to: tuple[str, ...] = ()
     relationship_name: str | None = None
+    # What a masked value must fit (issue 14): text length, digits, picklist values.
+    length: int = 0
+    precision: int = 0
+    scale: int = 0
+    digits: int = 0
+    picklist_values: tuple[str, ...] = ()
 
     @property
     def required_on_insert(self) -> bool:
@@ -66,7 +72,20 @@ def object_schema(describe: dict[str, Any]) -> ObjectSchema:
             defaulted_on_create=bool(item.get("defaultedOnCreate")),
             reference_to=tuple(item.get("referenceTo") or ()),
             relationship_name=item.get("relationshipName"),
+            length=int(item.get("length") or 0),
+            precision=int(item.get("precision") or 0),
+            scale=int(item.get("scale") or 0),
+            digits=int(item.get("digits") or 0),
+            picklist_values=_active_values(item),
         )
         for item in describe["fields"]
     }
     return ObjectSchema(name=describe["name"], fields=fields)
+
+
+def _active_values(item: dict[str, Any]) -> tuple[str, ...]:
+    return tuple(
+        str(value["value"])
+        for value in item.get("picklistValues") or ()
+        if value.get("active", True) and value.get("value") is not None
+    )

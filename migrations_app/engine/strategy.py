@@ -43,11 +43,14 @@ def decide(
     mapping: Mapped | None,
     matches: Sequence[str] = (),
     contested: bool = False,
+    same_id: str | None = None,
 ) -> Decision:
     """Decide insert, update, adopt or ambiguous for one source record.
 
     ``matches`` are the unmapped target records whose match key equals the record's;
     only ``veid_match`` looks at them, and only for records without a mapping.
+    ``same_id`` is the record's own Id when an unmapped target record has it (the
+    target is a sandbox copy of the source): ``veid`` and ``veid_match`` adopt it.
     """
     if strategy is Strategy.NONE:
         return Decision(Action.INSERT)
@@ -55,6 +58,8 @@ def decide(
         if mapping.outdated:
             return Decision(Action.OUTDATED, mapping.target_id)
         return Decision(Action.UPDATE, mapping.target_id)
+    if same_id is not None:
+        return Decision(Action.ADOPT, same_id)
     if strategy is Strategy.VEID or not matches:
         return Decision(Action.INSERT)
     if contested:

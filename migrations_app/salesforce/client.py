@@ -126,7 +126,7 @@ class TimeoutSession(requests.Session):
         super().__init__()
         self.default_timeout = timeout
 
-    def request(self, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+    def request(self, *args: Any, **kwargs: Any) -> requests.Response:
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self.default_timeout
         return super().request(*args, **kwargs)
@@ -421,6 +421,26 @@ class SalesforceClient:
     def delete(self, sobject: str, record_id: str) -> None:
         """Delete one record (it goes to the org's recycle bin)."""
         self._call(lambda sf: getattr(sf, sobject).delete(record_id))
+
+    def delete_many(self, ids: Sequence[str]) -> list[SaveResult]:
+        """Delete up to 200 records through sObject Collections (allOrNone false);
+        one result per id, in order."""
+        if len(ids) > COLLECTION_SIZE:
+            raise ValueError(f"at most {COLLECTION_SIZE} records a call")
+        if not ids:
+            return []
+        params = {"ids": ",".join(ids), "allOrNone": "false"}
+        results = self._call(
+            lambda sf: sf.restful("composite/sobjects", method="DELETE", params=params)
+        )
+        return [
+            SaveResult(
+                success=bool(item.get("success")),
+                id=item.get("id"),
+                errors=tuple(item.get("errors") or ()),
+            )
+            for item in results or []
+        ]
 
     def bulk_write(
         self,

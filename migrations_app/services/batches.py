@@ -36,12 +36,14 @@ from migrations_app.models import (
 from migrations_app.salesforce.client import FieldError, SaveResult
 from migrations_app.salesforce.errors import SalesforceError, is_retryable
 from migrations_app.services import journal
+from migrations_app.services.before_images import before_images_keep
 from migrations_app.services.context import (
     RunContext,
     add_counts,
     chunked,
     record_issue,
 )
+from migrations_app.services.same_id import same_id_matches
 
 # Codes an update gets when its target record is gone; checked against the target.
 GONE_CODES = frozenset(
@@ -148,7 +150,10 @@ def process_page(
     decided = BatchResult(counts=Counter(selected=len(records)))
     done = _recorded_before_resume(context, plan, records)
     pending = [record for record in records if record["Id"] not in done]
-    matches, contested = find_matches(context, plan, pending, known)
+    same_ids = same_id_matches(context, plan, pending, known)
+    matches, contested = find_matches(
+        context, plan, [r for r in pending if r["Id"] not in same_ids], known
+    )
     warned = _warned_before(context, plan, pending)
     inserts, updates = [], []
     for record in pending:
@@ -157,7 +162,11 @@ def process_page(
             plan,
             record,
             known,
-            Candidates(matches.get(record["Id"], []), record["Id"] in contested),
+            Candidates(
+                matches.get(record["Id"], []),
+                record["Id"] in contested,
+                same_id=record["Id"] in same_ids,
+            ),
             decided,
             defer_self,
             warned,
@@ -284,6 +293,7 @@ def _write_updates(
 ) -> None:
     """Send and record one chunk of updates; they replay safely, so no journal."""
     rows = [{"Id": p.decision.target_id, **p.values} for p in updates]
+    before_images_keep(context, plan, rows)
     saved = _send_replayable(
         context, _writer(context, "update", len(updates), None), plan, rows
     )
@@ -329,6 +339,7 @@ def _prepare_record(
         mapping=mapped,
         matches=candidates.targets,
         contested=candidates.contested,
+        same_id=source_id if candidates.same_id else None,
     )
     if decision.action is Action.AMBIGUOUS:
         result.add_issue(
@@ -358,6 +369,10 @@ def _prepare_record(
         references=plan.references,
         resolve=_resolver(context, known),
         skip=skip,
+    )
+    # Transforms change only what is written, before it is hashed or journaled.
+    payload.values = plan.transformed(
+        payload.values, source_id=source_id, secret=context.masking_key
     )
     _count_owner_fallbacks(context, plan, record)
     for missing in payload.missing:
@@ -469,6 +484,8 @@ class Candidates:
     targets: list[str]
     # The single twin found is also the twin of another source record of the page.
     contested: bool = False
+    # The target holds an unmapped record under the source record's own Id.
+    same_id: bool = False
 
 
 def find_matches(
@@ -482,8 +499,18 @@ def find_matches(
     key_fields = plan.spec.match_key
     if context.strategy is not Strategy.VEID_MATCH or not key_fields:
         return {}, set()
+    # Match keys compare the values as they will be written (transforms applied).
     keys = {
-        r["Id"]: match_key_value(r, key_fields) for r in records if r["Id"] not in known
+        r["Id"]: match_key_value(
+            plan.transformed(
+                {name: r.get(name) for name in key_fields},
+                source_id=r["Id"],
+                secret=context.masking_key,
+            ),
+            key_fields,
+        )
+        for r in records
+        if r["Id"] not in known
     }
     wanted = {key for key in keys.values() if key is not None}
     if not wanted:

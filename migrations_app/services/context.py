@@ -44,6 +44,17 @@ class RunContext:
     owner_fallbacks: Counter[str] = field(default_factory=Counter)
     # This attempt's retry budget for transient faults (services/retry.py).
     retry: RetryBudget | None = None
+    # Same-Id matching (issue 14): whether the target is a sandbox (asked once), and
+    # per object whether its first probe found source Ids in the target.
+    target_is_sandbox: bool | None = None
+    same_id_objects: dict[str, bool] = field(default_factory=dict)
+
+    @cached_property
+    def masking_key(self) -> bytes:
+        """The secret masked values derive from (services/masking.py)."""
+        from migrations_app.services.masking import masking_key
+
+        return masking_key()
 
     @cached_property
     def parent_objects(self) -> frozenset[str]:
@@ -68,12 +79,21 @@ class RunContext:
         return self.run.attempts > 1
 
     def check_cancel(self) -> None:
-        """Stop between pages if a user asked the run to (one indexed read)."""
+        """Stop between pages if a user asked the run to, or if this attempt lost
+        its lease (taken as dead and interrupted: it must not write on). One read."""
+        from migrations_app.services.leases import LeaseLost
         from migrations_app.services.runs import RunCancelled
 
-        if Run.objects.filter(
-            pk=self.run.pk, cancel_requested_at__isnull=False
-        ).exists():
+        row = (
+            Run.objects.filter(pk=self.run.pk)
+            .values("cancel_requested_at", "status", "attempts")
+            .first()
+        )
+        if row is None or row["attempts"] != self.run.attempts:
+            raise LeaseLost()
+        if row["status"] != Run.Status.RUNNING:
+            raise LeaseLost()
+        if row["cancel_requested_at"] is not None:
             raise RunCancelled()
 
 

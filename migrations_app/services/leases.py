@@ -25,6 +25,11 @@ from migrations_app.models import InterruptCause, Run, RunAttempt
 logger = logging.getLogger(__name__)
 
 
+class LeaseLost(Exception):
+    """This attempt was taken as dead (its lease expired) while it still worked:
+    it stops at once and records nothing more; the run's next attempt goes on."""
+
+
 def lease_deadline() -> datetime:
     """Runs whose heartbeat is older than this are dead."""
     return timezone.now() - timedelta(seconds=settings.RUN_LEASE_SECONDS)

@@ -67,6 +67,7 @@ from migrations_app.services.files import files_migrate
 from migrations_app.services.journal import journal_reconcile_pair
 from migrations_app.services.leases import (
     Heartbeat,
+    LeaseLost,
     run_expire_leases,
     run_start_next_on_pair,
 )
@@ -310,6 +311,12 @@ def run_execute_waiting(
 
 
 def _execute_claimed(run: Run, progress: Progress | None) -> Run:
+    if run.rollback_of_id is not None:
+        # A rollback (issue 14) claims, leases and finishes like any run.
+        from migrations_app.services.rollback import rollback_run
+
+        status, error = rollback_run(run)
+        return _finish(run, status=status, error=error)
     budget = retry_budget_for(run)
     context = None
     try:
@@ -321,6 +328,12 @@ def _execute_claimed(run: Run, progress: Progress | None) -> Run:
         return _finish(
             run, status=Run.Status.CANCELLED, error="Cancelled", context=context
         )
+    except LeaseLost:
+        logger.warning(
+            "run %s: attempt %s lost its lease; stopping", run.pk, run.attempts
+        )
+        run.refresh_from_db()
+        return run
     except AllowancePause as pause:
         _record_api_calls_quietly(context)
         return run_pause(run=run, pause=pause)
@@ -468,6 +481,10 @@ def run_resume(*, run: Run, user: User | None = None) -> Run:
 
 def run_again(*, run: Run, user: User | None = None) -> Run:
     """Launch a new run with the same template, orgs, strategy and options."""
+    if run.rollback_of_id is not None:
+        raise MigrationError(
+            f"Run {run.pk} is a rollback; roll back run {run.rollback_of_id} again instead"
+        )
     if run.template is None:
         raise MigrationError(
             f"Run {run.pk}'s template was deleted; launch a new run instead"
@@ -481,7 +498,8 @@ def run_again(*, run: Run, user: User | None = None) -> Run:
         options={
             key: value
             for key, value in run.options.items()
-            if key in ("only_changed", "incremental", "fallback_owner")
+            if key
+            in ("only_changed", "incremental", "fallback_owner", "keep_before_images")
         },
         requested_by=user,
     )

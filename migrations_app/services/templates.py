@@ -19,6 +19,7 @@ from typing import Any, TypedDict
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
+from migrations_app.engine.transforms import TransformError, parse_transform
 from migrations_app.models import MissingParentPolicy, Org, Template, TemplateObject
 from migrations_app.salesforce.errors import SalesforceError
 from migrations_app.services import orgs as org_services
@@ -35,6 +36,7 @@ OBJECT_KEYS = (
     "missing_parent_policy",
     "options",
     "include_files",
+    "transforms",
 )
 NAME_MAX_LENGTH = Template._meta.get_field("name").max_length or 200
 SOBJECT_MAX_LENGTH = TemplateObject._meta.get_field("sobject").max_length or 100
@@ -56,6 +58,7 @@ class TemplateObjectData(TypedDict):
     match_key: list[str]
     missing_parent_policy: str
     options: dict[str, JsonValue]
+    transforms: dict[str, JsonValue]
 
 
 class TemplateData(TypedDict):
@@ -392,7 +395,47 @@ def _check_object(
         options=_with_include_files(
             _check_options(item, path, problems), item, path, problems
         ),
+        transforms=_check_transforms(item, fields, path, problems),
     )
+
+
+def _check_transforms(
+    item: Mapping[str, object],
+    fields: list[str],
+    path: Path,
+    problems: list[Problem],
+) -> dict[str, JsonValue]:
+    """``"transforms": {"Email": "mask", ...}``: each key a copied field, each value
+    one of the transforms; returned normalised, without the fields kept as they are."""
+    value = item.get("transforms", {})
+    if value is None:
+        return {}
+    where = (*path, "transforms")
+    if not isinstance(value, dict):
+        problems.append(
+            Problem(where, f"expected an object, got {_json_type(value)}", key="transforms")
+        )
+        return {}
+    copied = {name.lower(): name for name in fields}
+    result: dict[str, JsonValue] = {}
+    for name, raw in value.items():
+        if fields and name.lower() not in copied:
+            problems.append(
+                Problem(
+                    (*where, name),
+                    f'"{name}" is not among the fields; add it to "fields" first',
+                    key="transforms",
+                )
+            )
+            continue
+        try:
+            transform = parse_transform(raw)
+        except TransformError as exc:
+            problems.append(Problem((*where, name), str(exc), key="transforms"))
+            continue
+        if transform.kind != "keep":
+            result[copied.get(name.lower(), name)] = transform.as_json()
+    return result
 
 
 def _with_include_files(
@@ -673,6 +716,7 @@ def _export_object(item: TemplateObject) -> TemplateObjectData:
         "match_key": list(item.match_key),
         "missing_parent_policy": item.missing_parent_policy,
         "options": dict(sorted(options.items())),
+        "transforms": dict(item.transforms) if isinstance(item.transforms, dict) else {},
     }
 
 

@@ -23,6 +23,7 @@ from migrations_app.services import runs as run_services
 from migrations_app.services.access import can_launch_into
 from migrations_app.services.errors import MigrationError
 from migrations_app.services.leases import run_expire_leases
+from migrations_app.services.rollback import rollback_problem
 
 view_runs = permission_required("migrations_app.view_run", raise_exception=True)
 launch_runs = permission_required("migrations_app.launch_run", raise_exception=True)
@@ -100,7 +101,12 @@ def _progress_context(request: HttpRequest, run: Run) -> dict[str, object]:
         "may_resume": may_act and run.status == Run.Status.INTERRUPTED,
         "may_run_again": may_act
         and run.template_id is not None
+        and run.rollback_of_id is None
         and run.status not in selectors.ACTIVE_STATUSES,
+        "may_roll_back": may_act
+        and run.status not in selectors.ACTIVE_STATUSES
+        and request.user.has_perm("migrations_app.launch_run")
+        and not rollback_problem(run=run),
         "live": run.status in selectors.ACTIVE_STATUSES,
     }
 

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 import requests
-from simple_salesforce import Salesforce
+from simple_salesforce import Salesforce, SFType
+from simple_salesforce.bulk2 import SFBulk2Handler, SFBulk2Type
 from simple_salesforce.exceptions import SalesforceError
 
 from salesforce_emulator import Emulator, Org
@@ -53,6 +54,34 @@ INVOICE_SCHEMA: dict[str, Any] = {
     ]
 }
 PAGE_SIZE = 5
+
+
+def sobject(sf: Salesforce, name: str) -> SFType:
+    """``sf.<name>``, simple-salesforce's REST handle of one sObject.
+
+    ``Salesforce.__getattr__`` is typed as a union with the bulk handlers, since it
+    also answers ``sf.bulk`` and ``sf.bulk2``; for an sObject name it is an SFType.
+    """
+    handle = getattr(sf, name)
+    assert isinstance(handle, SFType), handle
+    return handle
+
+
+def bulk_handle(sf: Salesforce, name: str) -> Any:
+    """``sf.bulk.<name>``, the Bulk API 1.0 handle of one sObject.
+
+    Any on purpose: simple-salesforce's hints for it don't fit its real use (``query``
+    takes a SOQL string; results are lists of dicts, indexed by the tests).
+    """
+    return getattr(sf.bulk, name)
+
+
+def bulk2_handle(sf: Salesforce, name: str) -> SFBulk2Type:
+    """``sf.bulk2.<name>``, the Bulk API 2.0 handle of one sObject."""
+    handler = sf.bulk2
+    assert isinstance(handler, SFBulk2Handler), handler
+    handle: SFBulk2Type = getattr(handler, name)
+    return handle
 
 
 def error_of(error: SalesforceError) -> dict[str, Any]:

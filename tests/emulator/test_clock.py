@@ -12,6 +12,8 @@ from simple_salesforce.exceptions import SalesforceExpiredSession
 from salesforce_emulator import Emulator, Org
 from salesforce_emulator.clock import Clock
 
+from .conftest import bulk2_handle
+
 HOUR = 3600.0
 DAY = 24 * HOUR
 
@@ -97,8 +99,9 @@ def test_token_and_job_dates_follow_the_clock(
     )
     issued = datetime.fromtimestamp(int(response.json()["issued_at"]) / 1000, UTC)
     assert close_to(issued, expected)
-    job = sf.bulk2.Contact.insert(records=[{"LastName": "Job"}], wait=0)[0]
+    job = bulk2_handle(sf, "Contact").insert(records=[{"LastName": "Job"}], wait=0)[0]
     info = sf.restful(f"jobs/ingest/{job['job_id']}")
+    assert info is not None
     assert close_to(stamp(info["createdDate"]), expected)
 
 

@@ -11,7 +11,7 @@ from simple_salesforce.exceptions import SalesforceMalformedRequest
 
 from salesforce_emulator import Emulator, Org, replication
 
-from .conftest import error_of
+from .conftest import error_of, sobject
 
 
 def floor_minute(moment: datetime) -> datetime:
@@ -78,7 +78,9 @@ def test_deleted_reports_recycle_bin_and_purged_records(
     }
     assert {r["id"] for r in result["deletedRecords"]} == {by_rest, by_collection}
     for entry in result["deletedRecords"]:
-        assert entry["deletedDate"] == org.get("Contact", entry["id"])["SystemModstamp"]
+        record = org.get("Contact", entry["id"])
+        assert record is not None
+        assert entry["deletedDate"] == record["SystemModstamp"]
     assert result["latestDateCovered"] == sf_text(floor_minute(now))
     earliest = parse(result["earliestDateAvailable"])
     assert earliest == floor_minute(earliest) <= now
@@ -289,7 +291,7 @@ def test_earliest_date_available_moves_when_the_log_expires(
     assert org.get("Contact", contact_id) is None  # the recycle bin kept it 15 days
     sf = fresh.salesforce("target")  # the old session expired with the time jump
     now = fresh.now()
-    result = sf.Contact.deleted(now - timedelta(days=1), now)
+    result = sobject(sf, "Contact").deleted(now - timedelta(days=1), now)
     assert result["deletedRecords"] == []
     assert result["earliestDateAvailable"] == sf_text(floor_minute(deleted))
 

@@ -17,7 +17,7 @@ from simple_salesforce.exceptions import (
 
 from salesforce_emulator import Emulator, Org
 
-from .conftest import API_VERSION, PAGE_SIZE, error_of
+from .conftest import API_VERSION, PAGE_SIZE, error_of, sobject
 
 INVALID_TYPE_MESSAGE = (
     "sObject type '{name}' is not supported. If you are attempting to use a custom "
@@ -89,7 +89,7 @@ def test_organization_is_one_row_describing_the_org(sf: Salesforce, org: Org) ->
 
 
 def test_organization_is_describable_and_read_only(sf: Salesforce) -> None:
-    describe = sf.Organization.describe()
+    describe = sobject(sf, "Organization").describe()
 
     assert describe["keyPrefix"] == "00D"
     assert describe["queryable"] is True
@@ -98,13 +98,15 @@ def test_organization_is_describable_and_read_only(sf: Salesforce) -> None:
     fields = {f["name"]: f for f in describe["fields"]}
     assert {"IsSandbox", "OrganizationType", "InstanceName"} <= set(fields)
     assert not any(f["createable"] or f["updateable"] for f in fields.values())
-    listed = {s["name"]: s for s in sf.describe()["sobjects"]}
+    global_describe = sf.describe()
+    assert global_describe is not None
+    listed = {s["name"]: s for s in global_describe["sobjects"]}
     assert listed["Organization"]["createable"] is False
 
 
 def test_writes_to_organization_are_refused(sf: Salesforce) -> None:
     with pytest.raises(SalesforceResourceNotFound) as caught:
-        sf.Organization.create({"Name": "Hijacked"})
+        sobject(sf, "Organization").create({"Name": "Hijacked"})
 
     assert error_of(caught.value)["errorCode"] == "NOT_FOUND"
     assert sf.query("SELECT Name FROM Organization")["records"][0]["Name"] == (
@@ -142,7 +144,7 @@ def test_entity_definitions_come_from_describe(sf: Salesforce) -> None:
         "ORDER BY QualifiedApiName"
     )
 
-    describe = sf.Invoice__c.describe()
+    describe = sobject(sf, "Invoice__c").describe()
     assert [
         {k: v for k, v in r.items() if k != "attributes"} for r in result["records"]
     ] == [
@@ -168,7 +170,7 @@ def test_field_definitions_of_one_object(sf: Salesforce) -> None:
     )
 
     by_name = {r["QualifiedApiName"]: r for r in result["records"]}
-    described = {f["name"]: f for f in sf.Invoice__c.describe()["fields"]}
+    described = {f["name"]: f for f in sobject(sf, "Invoice__c").describe()["fields"]}
     assert set(by_name) == set(described)
     assert by_name["Account__c"]["DataType"] == "Master-Detail(Account)"
     assert by_name["Number__c"]["DataType"] == "Text(40)"
@@ -295,7 +297,7 @@ def test_tooling_query_pages_field_definitions(
         page = session.get(f"{emu.base_url}{url}", headers=bearer(token)).json()
         names += [r["QualifiedApiName"] for r in page["records"]]
         url = page.get("nextRecordsUrl")
-    assert names == [f["name"] for f in sf.Account.describe()["fields"]]
+    assert names == [f["name"] for f in sobject(sf, "Account").describe()["fields"]]
 
 
 @pytest.mark.parametrize("name", ["SandboxProcess", "Account", "Nope__c"])
@@ -402,6 +404,6 @@ def test_columns_true_checks_names_like_the_query(
 
 def test_describe_of_an_unknown_object_is_still_not_found(sf: Salesforce) -> None:
     with pytest.raises(SalesforceResourceNotFound):
-        sf.Nope__c.describe()
+        sobject(sf, "Nope__c").describe()
     with pytest.raises(SalesforceMalformedRequest):
         sf.query("SELECT Id FROM Nope__c")

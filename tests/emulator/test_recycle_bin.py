@@ -11,7 +11,7 @@ import requests
 
 from salesforce_emulator import Emulator, Org, RecordFailure
 
-from .conftest import INVOICE_SCHEMA
+from .conftest import INVOICE_SCHEMA, sobject
 
 
 def ids_of(result: dict[str, Any]) -> list[str]:
@@ -183,6 +183,6 @@ def test_delete_log_survives_a_restart(tmp_path: Path) -> None:
     with Emulator(["target"], data_dir=tmp_path, schema=[INVOICE_SCHEMA]) as emu:
         emu.advance_clock(60)
         sf = emu.salesforce("target")
-        reported = sf.Contact.deleted(start, emu.now())["deletedRecords"]
+        reported = sobject(sf, "Contact").deleted(start, emu.now())["deletedRecords"]
         assert {r["id"] for r in reported} == {purged, binned}
         assert deleted_flags(sf, "Contact") == {binned: True}

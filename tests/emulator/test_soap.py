@@ -127,7 +127,9 @@ def test_a_wrong_credential_is_invalid_login(
 
     with pytest.raises(SalesforceAuthenticationFailed) as caught:
         SalesforceLogin(
-            **credentials,
+            username=credentials["username"],
+            password=credentials["password"],
+            security_token=credentials["security_token"],
             sf_version=API_VERSION,
             session=session,
             scratch_url=fresh.base_url,

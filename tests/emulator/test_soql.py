@@ -29,7 +29,7 @@ from salesforce_emulator.soql import (
 from soql import Refusal
 from soql import dates as soql_dates
 from soql import parser as soql_parser
-from soql.nodes import RelativeDate
+from soql.nodes import FieldPath, RelativeDate, Term
 
 # Wednesday; the week (Sunday start) is 2024-05-12 .. 2024-05-18.
 NOW = datetime(2024, 5, 15, 12, 0, tzinfo=UTC)
@@ -305,6 +305,12 @@ def test_canonical_id_rejects_malformed() -> None:
 # -- parser -------------------------------------------------------------------------
 
 
+def dotted(term: Term) -> str:
+    """The dotted name of a term that must be a field, not an aggregate."""
+    assert isinstance(term, FieldPath), term
+    return term.dotted
+
+
 def test_parse_full_statement() -> None:
     query = parse(
         "select id, NAME, Account.Owner.Email from Contact "
@@ -314,7 +320,7 @@ def test_parse_full_statement() -> None:
     assert [f.dotted for f in query.fields] == ["id", "NAME", "Account.Owner.Email"]
     assert isinstance(query.where, Comparison)
     assert query.where.op == "!="
-    assert [(o.field.dotted, o.descending, o.nulls_first) for o in query.order_by] == [
+    assert [(dotted(o.field), o.descending, o.nulls_first) for o in query.order_by] == [
         ("Name", True, False),
         ("Id", False, None),
     ]

@@ -368,8 +368,9 @@ def test_preflight_stops_a_run_that_cannot_succeed(orgs: OrgPair) -> None:
 
 
 def test_lost_answer_interrupts_and_the_next_run_creates_no_duplicate(
-    orgs: OrgPair,
+    orgs: OrgPair, settings: Any
 ) -> None:
+    settings.RUN_RETRY_BUDGET = 0  # no retry in place: the crash path
     template = make_template("Contacts", CONTACT)
     seed_contacts(orgs, 250)
     orgs.target_org.faults.update(fail_after_writes=1)

@@ -10,7 +10,6 @@ from django.test import Client
 from django.urls import reverse
 
 from migrations_app.models import Org, RecordMapping
-from migrations_app.services.errors import MigrationError
 from migrations_app.services.orgs import org_add, org_check_connection
 from salesforce_emulator import Emulator
 from tests.integration.conftest import OrgPair

@@ -3,6 +3,7 @@ sharing the test database, Redis and the emulator with the test."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -72,10 +73,8 @@ def kill_worker(process: subprocess.Popen[bytes]) -> None:
     RQ puts the work horse in a session of its own, so it is found by its parent.
     """
     for pid in (*_children(process.pid), process.pid):
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     process.wait(timeout=10)
 
 
@@ -94,7 +93,8 @@ def _children(parent: int) -> list[int]:
 def stop_worker(process: subprocess.Popen[bytes]) -> str:
     """Stop a worker as an operator would (SIGTERM); return what it printed."""
     if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
     try:
         _, stderr = process.communicate(timeout=30)
     except subprocess.TimeoutExpired:

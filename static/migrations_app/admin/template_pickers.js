@@ -3,8 +3,9 @@
  * Progressive enhancement. The "Describe org" select (class dm-describe-org) carries
  * the URL of the admin's describe view; with an org chosen, every sObject input gets a
  * datalist of that org's sObjects, and each template object gets a "Pick fields"
- * panel listing the object's fields with checkboxes for "copy" and "match key". The
- * checkboxes only read and write the JSON lists in the "fields" and "match key"
+ * panel listing the object's fields with checkboxes for "copy" and "match key", and a
+ * transform for each copied field (keep, mask, empty, fixed value, prefix, suffix). The
+ * controls only read and write the JSON in the "fields", "match key" and "transforms"
  * textareas, which stay editable by hand (and are all there is without JavaScript).
  */
 "use strict";
@@ -139,6 +140,77 @@
         textarea.dispatchEvent(new Event("change", {bubbles: true}));
     }
 
+    // Transforms: {"Email": "mask", "Title": {"prefix": "T-"}, ...} ----------------
+
+    const TRANSFORMS = [
+        ["keep", "Keep"],
+        ["mask", "Mask"],
+        ["empty", "Leave empty"],
+        ["fixed", "Fixed value"],
+        ["prefix", "Prefix"],
+        ["suffix", "Suffix"],
+    ];
+
+    function readObject(textarea) {
+        if (!textarea) {
+            return null;
+        }
+        const text = textarea.value.trim();
+        if (!text) {
+            return {};
+        }
+        try {
+            const value = JSON.parse(text);
+            return value && typeof value === "object" && !Array.isArray(value) ? value : null;
+        } catch {
+            return null;
+        }
+    }
+
+    function transformOf(transforms, name) {
+        const key = Object.keys(transforms).find((item) => item.toLowerCase() === name.toLowerCase());
+        const value = key === undefined ? "keep" : transforms[key];
+        if (typeof value === "string") {
+            return {kind: value, text: ""};
+        }
+        if (value && typeof value === "object") {
+            for (const kind of ["fixed", "prefix", "suffix"]) {
+                if (kind in value) {
+                    return {kind, text: value[kind] === null ? "" : String(value[kind])};
+                }
+            }
+        }
+        return {kind: "keep", text: ""};
+    }
+
+    function withTransform(transforms, name, kind, text) {
+        const result = {};
+        for (const [key, value] of Object.entries(transforms)) {
+            if (key.toLowerCase() !== name.toLowerCase()) {
+                result[key] = value;
+            }
+        }
+        if (kind === "mask" || kind === "empty") {
+            result[name] = kind;
+        } else if (kind !== "keep") {
+            result[name] = {[kind]: text};
+        }
+        return result;
+    }
+
+    function writeObject(textarea, value) {
+        textarea.value = Object.keys(value).length ? JSON.stringify(value) : "{}";
+        textarea.dispatchEvent(new Event("change", {bubbles: true}));
+    }
+
+    function transformCell(field) {
+        const select = element("select", {"data-role": "transform", "aria-label": `Transform of ${field.name}`});
+        select.append(...TRANSFORMS.map(([value, label]) => element("option", {value}, label)));
+        const text = element("input", {type: "text", "data-role": "transform-value", "aria-label": `Transform value of ${field.name}`, size: "10"});
+        text.hidden = true;
+        return element("td", {className: "dm-transform"}, select, text);
+    }
+
     function withName(names, name, present) {
         const others = names.filter((item) => String(item).toLowerCase() !== name.toLowerCase());
         return present ? (others.length === names.length ? [...names, name] : names) : others;
@@ -161,6 +233,7 @@
                     {},
                     element("th", {className: "dm-check"}, "Copy"),
                     element("th", {className: "dm-check"}, "Match key"),
+                    ...(inputs.transformsInput ? [element("th", {}, "Transform")] : []),
                     element("th", {}, "Label"),
                     element("th", {}, "API name"),
                     element("th", {}, "Type"),
@@ -181,6 +254,11 @@
         search.addEventListener("input", () => applySearch(picker));
         addRequired.addEventListener("click", () => addRequiredFields(picker));
         tbody.addEventListener("change", (event) => onCheck(picker, event.target));
+        tbody.addEventListener("change", (event) => onTransform(picker, event.target));
+        tbody.addEventListener("input", (event) => onTransform(picker, event.target));
+        if (inputs.transformsInput) {
+            inputs.transformsInput.addEventListener("input", () => syncChecks(picker));
+        }
         inputs.sobjectInput.addEventListener("change", () => panel.hidden || showFields(picker));
         inputs.fieldsInput.addEventListener("input", () => syncChecks(picker));
         inputs.matchInput.addEventListener("input", () => syncChecks(picker));
@@ -239,6 +317,7 @@
                 {"data-name": field.name, className: readOnly ? "dm-readonly" : ""},
                 element("td", {className: "dm-check"}, element("input", {type: "checkbox", "data-role": "copy", "aria-label": `Copy ${field.name}`})),
                 element("td", {className: "dm-check"}, element("input", {type: "checkbox", "data-role": "key", "aria-label": `Match on ${field.name}`})),
+                ...(picker.transformsInput ? [transformCell(field)] : []),
                 label,
                 element("td", {}, element("code", {}, field.name)),
                 element("td", {}, readOnly ? `${type} (read-only)` : type),
@@ -265,16 +344,50 @@
         const lower = (names) => new Set((names || []).map((name) => String(name).toLowerCase()));
         const copied = lower(fields);
         const keyed = lower(matchKey);
+        const transforms = readObject(picker.transformsInput);
         for (const row of picker.tbody.rows) {
             const name = row.dataset.name.toLowerCase();
             for (const box of row.querySelectorAll("input[type=checkbox]")) {
                 box.disabled = !usable;
                 box.checked = (box.dataset.role === "copy" ? copied : keyed).has(name);
             }
+            syncTransform(row, transforms, usable && copied.has(name));
         }
         if (!usable && !picker.panel.hidden) {
             setStatus(picker.status, "“Fields” and “Match key” must be JSON lists to use the picker.", true);
         }
+    }
+
+    function syncTransform(row, transforms, copied) {
+        const select = row.querySelector("select[data-role=transform]");
+        const text = row.querySelector("input[data-role=transform-value]");
+        if (!select) {
+            return;
+        }
+        const current = transforms === null ? {kind: "keep", text: ""} : transformOf(transforms, row.dataset.name);
+        select.disabled = transforms === null || !copied;
+        select.value = current.kind;
+        text.hidden = !["fixed", "prefix", "suffix"].includes(current.kind);
+        text.disabled = select.disabled;
+        if (document.activeElement !== text) {
+            text.value = current.text;
+        }
+    }
+
+    function onTransform(picker, control) {
+        if (!control.matches("select[data-role=transform], input[data-role=transform-value]")) {
+            return;
+        }
+        const row = control.closest("tr");
+        const transforms = readObject(picker.transformsInput);
+        if (transforms === null) {
+            setStatus(picker.status, "“Transforms” must be a JSON object to use the picker.", true);
+            return;
+        }
+        const kind = row.querySelector("select[data-role=transform]").value;
+        const text = row.querySelector("input[data-role=transform-value]").value;
+        writeObject(picker.transformsInput, withTransform(transforms, row.dataset.name, kind, text));
+        syncChecks(picker);
     }
 
     function onCheck(picker, box) {
@@ -301,6 +414,11 @@
         }
         writeList(picker.fieldsInput, withName(fields, name, copy));
         writeList(picker.matchInput, withName(matchKey, name, key));
+        const transforms = readObject(picker.transformsInput);
+        if (!copy && transforms) {
+            // A transform of a field that is not copied would be refused on save.
+            writeObject(picker.transformsInput, withTransform(transforms, name, "keep", ""));
+        }
         syncChecks(picker);
     }
 
@@ -326,11 +444,12 @@
         const sobjectInput = row.querySelector("input.dm-sobject-input");
         const fieldsInput = row.querySelector("textarea.dm-fields-input");
         const matchInput = row.querySelector("textarea.dm-match-key-input");
+        const transformsInput = row.querySelector("textarea.dm-transforms-input");
         if (!sobjectInput || !fieldsInput || !matchInput) {
             return;
         }
         sobjectInput.setAttribute("list", DATALIST_ID);
-        const picker = buildPicker(row, {sobjectInput, fieldsInput, matchInput});
+        const picker = buildPicker(row, {sobjectInput, fieldsInput, matchInput, transformsInput});
         (matchInput.closest(".form-row") || matchInput.parentElement).after(picker.root);
         pickers.set(row, picker);
     }

@@ -1,0 +1,70 @@
+"""Admin pages of issue 14: schedules (saved through the service, which registers them
+with RQ's scheduler), their launch history and the runs' before-images (read-only)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.core.exceptions import ValidationError
+from django.forms import ModelForm
+from django.http import HttpRequest
+
+from migrations_app.admin import BaseAdmin, ReadOnlyAdminMixin
+from migrations_app.models import BeforeImage, Schedule, ScheduleLaunch
+from migrations_app.services.schedules import schedule_save
+
+
+class ScheduleLaunchInline(admin.TabularInline[ScheduleLaunch, Schedule]):
+    model = ScheduleLaunch
+    fields = ("planned_at", "outcome", "run", "audit", "reason", "created_at")
+    readonly_fields = fields
+    ordering = ("-planned_at",)
+    extra = 0
+    max_num = 0
+    can_delete = False
+    show_change_link = False
+
+
+@admin.register(Schedule)
+class ScheduleAdmin(BaseAdmin[Schedule]):
+    list_display = (
+        "name",
+        "kind",
+        "template",
+        "source_org",
+        "target_org",
+        "timing",
+        "enabled",
+        "next_launch_at",
+    )
+    list_filter = ("kind", "enabled")
+    list_select_related = ("template", "source_org", "target_org")
+    search_fields = ("name", "template__name", "source_org__name", "target_org__name")
+    readonly_fields = ("next_launch_at", "created_by", "created_at", "updated_at")
+    inlines = (ScheduleLaunchInline,)
+
+    def save_model(
+        self, request: HttpRequest, obj: Schedule, form: ModelForm[Schedule], change: bool
+    ) -> None:
+        """Through the service: validated, audited, registered with RQ's scheduler."""
+        try:
+            schedule_save(schedule=obj, user=request.user)  # type: ignore[arg-type]
+        except ValidationError as exc:
+            form.add_error(None, exc)
+            raise
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Its launch history is kept; disable a schedule instead.
+        return False
+
+
+@admin.register(BeforeImage)
+class BeforeImageAdmin(ReadOnlyAdminMixin, BaseAdmin[BeforeImage]):
+    list_display = ("run", "sobject", "records", "created_at", "expires_at")
+    list_filter = ("sobject",)
+    list_select_related = ("run",)
+    search_fields = ("=run__id", "sobject")
+    raw_id_fields = ("run",)
+    fields = ("run", "sobject", "records", "created_at", "expires_at")
+    readonly_fields = fields

@@ -1,0 +1,94 @@
+"""Forms of the schedules pages and the launch form's seeding notes (issue 14)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from migrations_app.forms import OrgChoiceField
+from migrations_app.models import Org, Schedule, Strategy, Template
+from migrations_app.services.runs import run_launch_problems
+
+# Shortest interval offered on the dashboard: more often is a loop, not a schedule.
+MIN_INTERVAL_SECONDS = 60
+
+
+class SeedingNotesForm(forms.Form):
+    """The launch form's choices, as its seeding-notes fragment receives them."""
+
+    template = forms.ModelChoiceField(queryset=Template.objects.all())
+    source_org = forms.ModelChoiceField(queryset=Org.objects.all())
+    target_org = forms.ModelChoiceField(queryset=Org.objects.all())
+    strategy = forms.ChoiceField(choices=Strategy.choices, required=False)
+
+
+class ScheduleForm(forms.ModelForm[Schedule]):
+    source_org = OrgChoiceField(queryset=Org.objects.order_by("name"))
+    target_org = OrgChoiceField(queryset=Org.objects.order_by("name"))
+    incremental = forms.BooleanField(
+        required=False,
+        help_text="Read only source records changed since the pair's last "
+        "successful run of the template.",
+    )
+    confirm_target = forms.CharField(
+        required=False,
+        max_length=100,
+        label="Production confirmation",
+        help_text="Only for a production target: type the target org's name.",
+    )
+
+    class Meta:
+        model = Schedule
+        fields = (
+            "name",
+            "kind",
+            "template",
+            "source_org",
+            "target_org",
+            "strategy",
+            "cron",
+            "interval_seconds",
+            "enabled",
+        )
+        widgets = {"kind": forms.RadioSelect, "strategy": forms.RadioSelect}
+
+    def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+        self.fields["template"].required = False
+        self.fields["template"].queryset = Template.objects.order_by("name")  # type: ignore[attr-defined]
+        self.fields["interval_seconds"].widget.attrs["min"] = MIN_INTERVAL_SECONDS
+        options = self.instance.options if isinstance(self.instance.options, dict) else {}
+        self.fields["incremental"].initial = bool(options.get("incremental"))
+
+    def clean_interval_seconds(self) -> int | None:
+        value: int | None = self.cleaned_data.get("interval_seconds")
+        if value is not None and value < MIN_INTERVAL_SECONDS:
+            raise forms.ValidationError(
+                f"At least {MIN_INTERVAL_SECONDS} seconds between launches."
+            )
+        return value
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if self.errors or data.get("kind") != Schedule.Kind.RUN or not data.get("template"):
+            return data
+        problems = run_launch_problems(
+            template=data["template"],
+            source_org=data["source_org"],
+            target_org=data["target_org"],
+            user=self.user,
+            confirmation=data.get("confirm_target", ""),
+        )
+        for field, message in problems.items():
+            self.add_error(field if field in self.fields else None, message)
+        return data
+
+    def save(self, commit: bool = True) -> Schedule:
+        schedule = super().save(commit=False)
+        schedule.options = {
+            **(schedule.options or {}),
+            "incremental": self.cleaned_data.get("incremental", False),
+        }
+        return schedule
