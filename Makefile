@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 # A fixed key for test data only; real deployments set ENCRYPTION_KEYS.
 TEST_ENCRYPTION_KEY := dGVzdC1vbmx5LWVuY3J5cHRpb24ta2V5LTMyYnl0ZXM=
 
-.PHONY: run test lint typecheck check bench
+.PHONY: run test lint typecheck check bench chaos
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || "$$(scripts/find-python)" -m venv $(VENV)
@@ -33,6 +33,14 @@ typecheck: $(STAMP)
 	DEBUG=1 $(PY) -m mypy .
 
 check: test lint typecheck
+
+## Kill workers (kill -9) and inject faults mid-run; fail on any duplicate, lost
+## mapping or manual launch (issue 11). CHAOS_ARGS="--kills 100 --db-restart ...".
+CHAOS_ARGS ?= --kills 10 --fault-rate 0.05
+chaos: $(STAMP)
+	SECRET_KEY=$${SECRET_KEY:-test-only-secret-key} \
+	ENCRYPTION_KEYS=$${ENCRYPTION_KEYS:-$(TEST_ENCRYPTION_KEY)} \
+	sh -c '$(PY) manage.py migrate --noinput -v0 && $(PY) manage.py chaos $(CHAOS_ARGS)'
 
 ## Performance figures (records/s, API calls per 1,000 records, peak memory).
 bench: $(STAMP)

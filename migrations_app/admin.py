@@ -128,11 +128,12 @@ class IdsChoiceField(forms.ModelMultipleChoiceField[Any]):
     """
 
     def clean(self, value: Any) -> Any:
-        if value and not all(isinstance(item, str) and _is_id(item) for item in value):
+        bad = [str(item) for item in value or [] if not _is_id(str(item))]
+        if bad:
             raise ValidationError(
                 self.error_messages["invalid_pk_value"],
                 code="invalid_pk_value",
-                params={"pk": next(str(item)[:20] for item in value if not _is_id(str(item)))},
+                params={"pk": bad[0][:20]},
             )
         return super().clean(value)
 
@@ -187,6 +188,7 @@ class OrgAdminForm(forms.ModelForm[Org]):
             "api_version",
             "target_users",
             "target_groups",
+            "api_reserve_percent",
         )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -286,6 +288,14 @@ class OrgAdmin(BaseAdmin[Org]):
                 "description": "Leave both empty to let every operator launch runs "
                 "into this org. Otherwise only the users and groups named may.",
                 "fields": ("target_users", "target_groups"),
+            },
+        ),
+        (
+            "API allowance",
+            {
+                "description": "Runs pause (status waiting) rather than spend this "
+                "reserve; lowering it lets a waiting run go on at the next sweep.",
+                "fields": ("api_reserve_percent",),
             },
         ),
         (
@@ -534,7 +544,7 @@ class TemplateObjectForm(forms.ModelForm[TemplateObject]):
         help_texts = {
             "fields": 'JSON list of field API names, e.g. ["FirstName", "Email"].',
             "match_key": 'JSON list of fields among those copied, e.g. ["Email"].',
-            "transforms": 'JSON object: what is written instead of a field\'s value, '
+            "transforms": "JSON object: what is written instead of a field's value, "
             'e.g. {"Email": "mask", "Phone": "empty", "LastName": {"prefix": "T-"}, '
             '"Description": {"fixed": "seeded"}}; a field not listed is kept.',
             "filter": "SOQL WHERE condition without WHERE, e.g. "

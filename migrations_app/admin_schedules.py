@@ -6,13 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
-from django.core.exceptions import ValidationError
 from django.forms import ModelForm
 from django.http import HttpRequest
 
 from migrations_app.admin import BaseAdmin, ReadOnlyAdminMixin
 from migrations_app.models import BeforeImage, Schedule, ScheduleLaunch
-from migrations_app.services.schedules import schedule_save
+from migrations_app.services.schedules import schedule_problems, schedule_save
 
 
 class ScheduleLaunchInline(admin.TabularInline[ScheduleLaunch, Schedule]):
@@ -26,8 +25,38 @@ class ScheduleLaunchInline(admin.TabularInline[ScheduleLaunch, Schedule]):
     show_change_link = False
 
 
+class ScheduleAdminForm(ModelForm[Schedule]):
+    class Meta:
+        model = Schedule
+        fields = (
+            "name",
+            "kind",
+            "template",
+            "source_org",
+            "target_org",
+            "strategy",
+            "options",
+            "cron",
+            "interval_seconds",
+            "enabled",
+        )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        problems = schedule_problems(
+            cron=" ".join((data.get("cron") or "").split()),
+            interval_seconds=data.get("interval_seconds"),
+            kind=data.get("kind") or "",
+            has_template=data.get("template") is not None,
+        )
+        for field, message in problems.items():
+            self.add_error(field, message)
+        return data
+
+
 @admin.register(Schedule)
 class ScheduleAdmin(BaseAdmin[Schedule]):
+    form = ScheduleAdminForm
     list_display = (
         "name",
         "kind",
@@ -45,14 +74,15 @@ class ScheduleAdmin(BaseAdmin[Schedule]):
     inlines = (ScheduleLaunchInline,)
 
     def save_model(
-        self, request: HttpRequest, obj: Schedule, form: ModelForm[Schedule], change: bool
+        self,
+        request: HttpRequest,
+        obj: Schedule,
+        form: ModelForm[Schedule],
+        change: bool,
     ) -> None:
-        """Through the service: validated, audited, registered with RQ's scheduler."""
-        try:
-            schedule_save(schedule=obj, user=request.user)  # type: ignore[arg-type]
-        except ValidationError as exc:
-            form.add_error(None, exc)
-            raise
+        """Through the service: audited and registered with RQ's scheduler (the
+        form checked what the service would refuse)."""
+        schedule_save(schedule=obj, user=request.user)  # type: ignore[arg-type]
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         # Its launch history is kept; disable a schedule instead.

@@ -764,9 +764,7 @@ class BeforeImage(models.Model):
     """
 
     # PROTECT: a run whose before-images are kept cannot vanish under its rollback.
-    run = models.ForeignKey(
-        Run, on_delete=models.PROTECT, related_name="before_images"
-    )
+    run = models.ForeignKey(Run, on_delete=models.PROTECT, related_name="before_images")
     sobject = models.CharField("sObject", max_length=100)
     data = models.BinaryField()
     records = models.PositiveIntegerField(default=0)

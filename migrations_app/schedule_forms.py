@@ -59,7 +59,9 @@ class ScheduleForm(forms.ModelForm[Schedule]):
         self.fields["template"].required = False
         self.fields["template"].queryset = Template.objects.order_by("name")  # type: ignore[attr-defined]
         self.fields["interval_seconds"].widget.attrs["min"] = MIN_INTERVAL_SECONDS
-        options = self.instance.options if isinstance(self.instance.options, dict) else {}
+        options = (
+            self.instance.options if isinstance(self.instance.options, dict) else {}
+        )
         self.fields["incremental"].initial = bool(options.get("incremental"))
 
     def clean_interval_seconds(self) -> int | None:
@@ -72,7 +74,11 @@ class ScheduleForm(forms.ModelForm[Schedule]):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
-        if self.errors or data.get("kind") != Schedule.Kind.RUN or not data.get("template"):
+        if (
+            self.errors
+            or data.get("kind") != Schedule.Kind.RUN
+            or not data.get("template")
+        ):
             return data
         problems = run_launch_problems(
             template=data["template"],

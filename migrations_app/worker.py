@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import close_old_connections, connection
 from rq.worker import Worker
 
+from migrations_app.services.before_images import before_images_purge
 from migrations_app.services.leases import run_sweep
 from migrations_app.services.schedules import schedules_sync
 
@@ -40,7 +41,9 @@ class MigrationWorker(Worker):
             connection.close()
             self.log.exception("the run sweep failed; it runs again at the next check")
         try:
-            # Schedules whose RQ job was lost are registered again (issue 14).
+            # Schedules whose RQ job was lost are registered again, and before-images
+            # past their retention are deleted (issue 14).
             schedules_sync()
+            before_images_purge()
         except Exception:
-            self.log.exception("the schedules sync failed; it runs at the next check")
+            self.log.exception("the seeding upkeep failed; it runs at the next check")

@@ -365,11 +365,17 @@ def test_org_add_ends_with_one_line(
 
 @FUZZ
 @given(path=ARG, name=ARG, output=ARG)
-def test_template_commands_end_with_one_line(path: str, name: str, output: str) -> None:
+def test_template_commands_end_with_one_line(
+    tmp_path_factory: pytest.TempPathFactory, path: str, name: str, output: str
+) -> None:
     Template.objects.get_or_create(name="exported")
     run_command("template_import", path)
     run_command("template_export", name)
-    run_command("template_export", "exported", f"--output={output}")
+    # Written only inside a fresh directory: the suite may run with rights to
+    # overwrite any file named in SPECIAL.
+    directory = tmp_path_factory.mktemp("export")
+    safe_name = output.replace("/", "_").replace("\x00", "") or "empty"
+    run_command("template_export", "exported", f"--output={directory}/{safe_name}")
 
 
 @FUZZ

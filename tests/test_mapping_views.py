@@ -276,3 +276,17 @@ def test_admin_has_no_delete_for_mappings_and_searches_15_char_ids(
     lines = streamed_text(exported).splitlines()
     assert len(lines) == 2
     assert TARGET_IDS[1] in lines[1]
+
+
+def test_csv_writes_a_formula_looking_org_name_as_text(
+    pair: tuple[Org, Org],
+) -> None:
+    source, _ = pair
+    Org.objects.filter(pk=source.pk).update(name="=HYPERLINK(1)")
+
+    response = client_for("view_recordmapping").get(
+        reverse("migrations_app:mapping-csv")
+    )
+
+    rows = list(csv.DictReader(io.StringIO(streamed_text(response))))
+    assert {row["source_org"] for row in rows} == {"'=HYPERLINK(1)"}

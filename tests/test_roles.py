@@ -326,7 +326,16 @@ def world(db: None) -> World:
         strategy=Strategy.VEID,
         status=Run.Status.INTERRUPTED,
     )
-    users = role_users()
+    return world_around(run, role_users())
+
+
+def world_around(run: Run, users: dict[str, User]) -> World:
+    """One row of every kind a URL may name, around ``run`` and its orgs.
+
+    tests/integration/test_secrets.py builds its world with it too.
+    """
+    source, target, template = run.source_org, run.target_org, run.template
+    assert template is not None
     objects: dict[str, Any] = {
         "org": source,
         "template": template,

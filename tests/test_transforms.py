@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from migrations_app.engine.schema import FieldInfo
 from migrations_app.engine.transforms import (
     Kind,
+    TransformError,
     apply_transforms,
     looks_personal,
     mask_value,
@@ -19,7 +20,6 @@ from migrations_app.engine.transforms import (
     parse_transforms,
     transform_problems,
     transforms_summary,
-    TransformError,
 )
 from migrations_app.services.templates import template_export, template_import
 
@@ -66,16 +66,36 @@ def test_transforms_are_saved_and_exported_without_the_kept_fields() -> None:
 @pytest.mark.parametrize(
     ("transforms", "message"),
     [
-        ({"Email": "scramble"}, 'objects[0].transforms.Email: "scramble" is not a transform'),
-        ({"Birthdate": "mask"}, 'objects[0].transforms.Birthdate: "Birthdate" is not among the fields'),
-        ({"Email": {"fixed": [1]}}, "objects[0].transforms.Email: a fixed value is a string"),
-        ({"Email": {"prefix": ""}}, "objects[0].transforms.Email: give a non-empty prefix"),
-        ({"Email": {"upper": True}}, "objects[0].transforms.Email: unknown transform keys upper"),
+        (
+            {"Email": "scramble"},
+            'objects[0].transforms.Email: "scramble" is not a transform',
+        ),
+        (
+            {"Birthdate": "mask"},
+            'objects[0].transforms.Birthdate: "Birthdate" is not among the fields',
+        ),
+        (
+            {"Email": {"fixed": [1]}},
+            "objects[0].transforms.Email: a fixed value is a string",
+        ),
+        (
+            {"Email": {"prefix": ""}},
+            "objects[0].transforms.Email: give a non-empty prefix",
+        ),
+        (
+            {"Email": {"upper": True}},
+            "objects[0].transforms.Email: unknown transform keys upper",
+        ),
         (["Email"], "objects[0].transforms: expected an object, got a list"),
     ],
 )
-def test_bad_transforms_are_refused_with_their_path(transforms: Any, message: str) -> None:
-    document = {**CONTACT, "objects": [{**CONTACT["objects"][0], "transforms": transforms}]}
+def test_bad_transforms_are_refused_with_their_path(
+    transforms: Any, message: str
+) -> None:
+    document = {
+        **CONTACT,
+        "objects": [{**CONTACT["objects"][0], "transforms": transforms}],
+    }
 
     problems = problems_of(document)
 
@@ -98,7 +118,9 @@ INFO = {
 }
 
 
-def masked(values: dict[str, Any], source_id: str = "003000000000001AAA") -> dict[str, Any]:
+def masked(
+    values: dict[str, Any], source_id: str = "003000000000001AAA"
+) -> dict[str, Any]:
     transforms = {name.lower(): parse_transform("mask") for name in values}
     return apply_transforms(
         values,
@@ -129,14 +151,18 @@ def test_masking_is_deterministic_and_valid_per_type() -> None:
     first, again = masked(SOURCE), masked(SOURCE)
 
     assert first == again
-    assert re.fullmatch(r"[a-z]+\.[a-z]+\.[0-9a-f]{10}@example\.invalid", first["Email"])
+    assert re.fullmatch(
+        r"[a-z]+\.[a-z]+\.[0-9a-f]{10}@example\.invalid", first["Email"]
+    )
     assert re.fullmatch(r"\+1 \(555\) \d{3}-\d{4}", first["Phone"])
-    assert first["FirstName"].isalpha() and first["LastName"].isalpha()
+    assert first["FirstName"].isalpha()
+    assert first["LastName"].isalpha()
     assert re.fullmatch(r"\d{5}", first["MailingPostalCode"])
     assert 1950 <= date.fromisoformat(first["Birthdate"]).year <= 2004
     assert first["LeadSource"] in ("Web", "Other")
     assert 0 <= first["NumberOfEmployees"] < 10**8
-    assert 0 <= first["Amount"] < 1000 and round(first["Amount"], 2) == first["Amount"]
+    assert 0 <= first["Amount"] < 1000
+    assert round(first["Amount"], 2) == first["Amount"]
     assert isinstance(first["OptOut"], bool)
     # Lookups are mapped, never masked.
     assert first["AccountId"] == SOURCE["AccountId"]
@@ -149,7 +175,9 @@ def test_masks_differ_by_record_and_by_secret_and_empty_stays_empty() -> None:
     other = masked({"Email": "a@corp.example.com"}, "003000000000002AAA")
     assert one["Email"] != other["Email"]
     info = INFO["email"]
-    assert mask_value("a@b.com", info, b"x" * 32) != mask_value("a@b.com", info, b"y" * 32)
+    assert mask_value("a@b.com", info, b"x" * 32) != mask_value(
+        "a@b.com", info, b"y" * 32
+    )
     assert masked({"Email": None, "Phone": ""}) == {"Email": None, "Phone": ""}
 
 

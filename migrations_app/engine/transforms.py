@@ -115,7 +115,7 @@ def parse_transform(raw: object) -> Transform:
         )
     if not isinstance(raw, Mapping):
         raise TransformError(
-            "expected a transform name or an object such as {\"fixed\": value}"
+            'expected a transform name or an object such as {"fixed": value}'
         )
     keys = set(raw)
     if keys == {"fixed"}:
@@ -384,7 +384,11 @@ def transform_problems(
             )
         elif transform.kind is Kind.AFFIX and info.type not in AFFIXABLE:
             problems.append(
-                (info.name, f"a prefix or suffix does not apply to {info.type}; kept", False)
+                (
+                    info.name,
+                    f"a prefix or suffix does not apply to {info.type}; kept",
+                    False,
+                )
             )
     return problems
 

@@ -44,6 +44,7 @@ from migrations_app.services.mapping_state import (
     updated_since,
 )
 from migrations_app.services.orgs import org_connect
+from migrations_app.services.templates import template_snapshot
 
 logger = logging.getLogger(__name__)
 
@@ -178,8 +179,6 @@ def audit_match_keys(
 ) -> dict[str, tuple[str, ...]]:
     """Match key per object: of ``template``, or else of the pair's latest run."""
     if template is not None:
-        from migrations_app.services.templates import template_snapshot
-
         snapshot: dict[str, Any] = dict(template_snapshot(template=template))
     else:
         run = (

@@ -50,7 +50,9 @@ def before_images_keep(
     if not rows or not before_images_enabled(context.run):
         return
     fields = sorted({name for row in rows for name in row if name != "Id"})
-    after = {str(row["Id"]): {k: v for k, v in row.items() if k != "Id"} for row in rows}
+    after = {
+        str(row["Id"]): {k: v for k, v in row.items() if k != "Id"} for row in rows
+    }
     images: Images = {}
     for chunk in chunked(list(after), READ_CHUNK):
         query = soql.select(plan.sobject, ["Id", *fields], [soql.in_list("Id", chunk)])

@@ -80,6 +80,8 @@ WORKER_SETTINGS = {
 }
 EMULATOR_LATENCY_MS = 25
 MAX_KILL_DELAY_SECONDS = 1.5
+# Watch-loop turns (0.05 s each) to wait for a queued run before restarting Redis.
+REDIS_RESTART_PATIENCE = 400
 FINAL_STATUSES = (
     Run.Status.SUCCEEDED,
     Run.Status.COMPLETED_WITH_ERRORS,
@@ -112,6 +114,8 @@ class ChaosStats:
     emulator_exits: int = 0
     db_restarts: int = 0
     redis_restarts: int = 0
+    # Redis restarts made while a run was queued: its job was lost with the queue.
+    redis_lost_queued: int = 0
     manual_launches: int = 0
     retries: int = 0
     auto_resumes: int = 0
@@ -234,11 +238,15 @@ class Experiment:
         kinds = ["timed", "after_write"] * (config.kills // 2 + 1)
         self.kill_kinds = kinds[: config.kills]
         self.rng.shuffle(self.kill_kinds)
+        self.redis_waits = 0
+        # The attempt last killed: its run looks running until its lease expires.
+        self.killed_attempt = 0
         self.db_restart_at = self._restart_point() if config.db_restart else None
         self.redis_restart_at = self._restart_point() if config.redis_restart else None
 
     def _restart_point(self) -> int:
-        return self.rng.randint(0, max(self.config.kills - 1, 0))
+        """After which kill (-1: before the first) a service restarts."""
+        return self.rng.randint(-1, self.config.kills - 1)
 
     def _register(self, name: str) -> Org:
         info = self.emulator.infos[name]
@@ -336,6 +344,7 @@ class Experiment:
                 self.say(f"run {run_id} needs a hand: {run.error[:120]}")
                 run_resume(run=run)
                 continue
+            self._restart_services(run)
             if run.status == Run.Status.RUNNING and run.attempts != attempt:
                 attempt = run.attempts
                 kill_at = time.monotonic() + self.rng.uniform(
@@ -348,6 +357,7 @@ class Experiment:
             ):
                 kill_at = None
                 if run.status == Run.Status.RUNNING:
+                    self.killed_attempt = run.attempts
                     self._kill("timed")
             time.sleep(0.05)
         self.problems.append(f"run {run_id} did not finish in time")
@@ -366,7 +376,6 @@ class Experiment:
         if kind == "after_write":
             self.stats.kills_after_write += 1
         self.say(f"kill {self.stats.kills}/{self.config.kills} ({kind})")
-        self._restart_services_after(self.stats.kills - 1)
         if self.emulator.alive():
             self._arm_next_kill()
 
@@ -391,22 +400,41 @@ class Experiment:
         before it hears anything, then bring the emulator back."""
         self.stats.emulator_exits += 1
         if self._next_kill() == "after_write":
+            self.killed_attempt = _attempts_now(self.chaos_runs[-1])
             self._kill("after_write")
         self.emulator.restart()
         self._set_faults(self.config.fault_rate)
         self._arm_next_kill()
 
-    def _restart_services_after(self, kill_index: int) -> None:
-        if self.db_restart_at == kill_index:
-            self.say("restarting PostgreSQL")
+    def _restart_services(self, run: Run) -> None:
+        """Once their kill point has passed: PostgreSQL restarts while a worker
+        writes (its connection drops mid-run), Redis while the run is queued (its
+        job is lost, and only the sweep can find the run again)."""
+        alive = (
+            run.status == Run.Status.RUNNING and run.attempts != self.killed_attempt
+        )
+        if self._due(self.db_restart_at, self.stats.db_restarts) and alive:
+            self.say("restarting PostgreSQL mid-run")
             processes.restart_postgres()
             self.stats.db_restarts += 1
             connection.close()
-        if self.redis_restart_at == kill_index:
-            self.say("restarting Redis (its queue is lost)")
+        if self._due(self.redis_restart_at, self.stats.redis_restarts) and (
+            run.status == Run.Status.QUEUED or self._redis_waited(run)
+        ):
+            self.say(f"restarting Redis (run {run.status}; its queue is lost)")
+            if run.status == Run.Status.QUEUED:
+                self.stats.redis_lost_queued += 1
             host, port = processes.check_local_redis()
             processes.restart_redis(host, port)
             self.stats.redis_restarts += 1
+
+    def _due(self, point: int | None, done: int) -> bool:
+        return point is not None and not done and self.stats.kills > point
+
+    def _redis_waited(self, run: Run) -> bool:
+        """Give up waiting for a queued moment after a while: restart anyway."""
+        self.redis_waits += 1
+        return self.redis_waits > REDIS_RESTART_PATIENCE
 
     def _set_faults(self, rate: float) -> None:
         """Faults on (a chaos run) or off (seeding, reference runs, reading back);
@@ -471,6 +499,11 @@ def _summed_counts(run_ids: list[int], sobject: str) -> dict[str, int]:
 def _will_resume(run: Run, limit: int) -> bool:
     """Whether the workers will resume this interrupted run by themselves."""
     return run.interrupt_cause in AUTO_RESUMED_CAUSES and run.auto_resumes < limit
+
+
+def _attempts_now(run_id: int) -> int:
+    run = _fresh(run_id)
+    return run.attempts if run is not None else 0
 
 
 def _fresh(run_id: int) -> Run | None:

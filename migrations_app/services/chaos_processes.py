@@ -222,11 +222,17 @@ def check_local_postgres() -> None:
 def restart_postgres() -> None:
     """Restart the local cluster, as `pg_ctlcluster` does; every connection drops."""
     version = sorted(os.listdir("/etc/postgresql"))[-1]
-    subprocess.run(
-        ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart"],
-        check=True,
-        capture_output=True,
-        timeout=120,
+    command = ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart"]
+    for pause in (1.0, 3.0, None):
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        if done.returncode == 0:
+            return
+        if pause is None:
+            break
+        # pg_ctlcluster refuses now and then while the cluster is busy: again.
+        time.sleep(pause)
+    raise ChaosError(
+        f"could not restart PostgreSQL: {(done.stderr or done.stdout).strip()}"
     )
 
 

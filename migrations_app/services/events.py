@@ -110,13 +110,6 @@ def org_state(org: Org | None) -> dict[str, Any]:
     return state
 
 
-def org_saved_state(org: Org) -> dict[str, Any]:
-    """The state of ``org`` as stored, before an unsaved change is written."""
-    if not org.pk:
-        return {}
-    return org_state(Org.objects.filter(pk=org.pk).first())
-
-
 def without_secrets(value: Any) -> Any:
     """``value`` with every secret-named key redacted and long text cut, recursively."""
     if isinstance(value, Mapping):

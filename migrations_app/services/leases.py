@@ -53,7 +53,8 @@ def run_expire_leases() -> list[int]:
         with transaction.atomic():
             error = (
                 f"The worker stopped renewing the run's lease (last seen {seen}): it "
-                "was killed or lost. It resumes by itself from where it stopped."
+                "was killed or lost. It resumes from where it stopped: by itself "
+                "while automatic resumes remain, else with Resume."
             )
             changed = Run.objects.filter(expired, pk=run_id).update(
                 status=Run.Status.INTERRUPTED,

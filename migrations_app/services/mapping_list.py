@@ -99,7 +99,7 @@ def mapping_csv_lines(rows: QuerySet[RecordMapping]) -> Iterator[str]:
     writer = csv.writer(_Echo())
     yield writer.writerow(CSV_COLUMNS)
     for mapping in rows.iterator(chunk_size=2000):
-        yield writer.writerow(_csv_values(mapping))
+        yield writer.writerow([_cell(value) for value in _csv_values(mapping)])
 
 
 def _csv_values(mapping: RecordMapping) -> Iterable[object]:
@@ -122,6 +122,13 @@ def _csv_values(mapping: RecordMapping) -> Iterable[object]:
         _text(mapping.created_at),
         _text(mapping.updated_at),
     )
+
+
+def _cell(value: object) -> object:
+    """A text cell a spreadsheet would run as a formula is written as text."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
+        return "'" + value
+    return value
 
 
 def _text(value: object) -> str:

@@ -138,7 +138,9 @@ def rollback_launch(
 def _object_order(run: Run) -> list[str]:
     """Children first: the reverse of the order the run wrote its objects in."""
     written = list(
-        RecordResult.objects.filter(run=run).values_list("sobject", flat=True).distinct()
+        RecordResult.objects.filter(run=run)
+        .values_list("sobject", flat=True)
+        .distinct()
     )
     order = run.report.get("order") or [
         item["sobject"] for item in run.template_snapshot.get("objects", [])
@@ -174,7 +176,7 @@ def rollback_run(run: Run) -> tuple[str, str]:
     from migrations_app.services.orgs import org_connect
     from migrations_app.services.runs import RunCancelled
 
-    original = Run.objects.select_related("target_org").get(pk=run.rollback_of_id)
+    original = Run.objects.select_related("target_org").get(rollbacks=run)
     try:
         target, identity = org_connect(org=run.target_org)
         target.identify_as(f"datamigrator-run-{run.pk}")
@@ -244,7 +246,9 @@ def _settle_journal(rollback: Rollback) -> set[str]:
 def _rollback_object(rollback: Rollback, sobject: str) -> None:
     results = RecordResult.objects.filter(run=rollback.original, sobject=sobject)
     inserted = results.filter(action=RecordAction.INSERTED).order_by("id")
-    for chunk in chunked(inserted.values_list("source_id", "target_id").iterator(), CHUNK):
+    for chunk in chunked(
+        inserted.values_list("source_id", "target_id").iterator(), CHUNK
+    ):
         _check_cancel(rollback.run)
         _undo_inserts(rollback, sobject, dict(chunk))
     handled: set[str] = set()
@@ -473,9 +477,12 @@ def _report_missing_images(
         .exclude(target_id__in=handled)
         .count()
     )
-    if not missing or RecordIssue.objects.filter(
-        run=rollback.run, sobject=sobject, error_code="NO_BEFORE_IMAGE"
-    ).exists():
+    if (
+        not missing
+        or RecordIssue.objects.filter(
+            run=rollback.run, sobject=sobject, error_code="NO_BEFORE_IMAGE"
+        ).exists()
+    ):
         return
     rollback.conflicts += missing
     RecordIssue.objects.create(
@@ -682,4 +689,3 @@ def rollback_result(*, run: Run) -> dict[str, Any]:
     result["rollback_of"] = run.rollback_of_id
     result["changed_since_run"] = run.issues.filter(error_code=CHANGED).count()
     return result
-

@@ -407,14 +407,13 @@ def _record_api_calls_quietly(context: RunContext | None) -> None:
 
 
 def _report_retries(run: Run, budget: RetryBudget) -> None:
-    """Put this attempt's retries in the run's report (budget, backoff, spent)."""
+    """Put this attempt's retries in the run's report (budget, backoff, spent by
+    kind) and on its attempt row; the run's total is ``retries_spent``."""
     if not budget.spent:
         return
     try:
         report = Run.objects.values_list("report", flat=True).get(pk=run.pk) or {}
-        attempts = report.get("retries_by_attempt", [])
         report["retries"] = retry_report(budget)
-        report["retries_by_attempt"] = [*attempts, retry_report(budget)]
         Run.objects.filter(pk=run.pk).update(report=report)
         RunAttempt.objects.filter(run=run, number=run.attempts).update(
             retries=budget.spent
@@ -781,8 +780,11 @@ def _incremental_condition(context: RunContext) -> str:
             target_org=run.target_org_id,
             status=Run.Status.SUCCEEDED,
             dry_run=False,
+            # A rollback, or a run rolled back, is no base: what it wrote is undone.
+            rollback_of__isnull=True,
         )
         .exclude(id=run.pk)
+        .exclude(id__in=_rolled_back_runs())
         .order_by("-started_at")
         .first()
     )
@@ -794,6 +796,14 @@ def _incremental_condition(context: RunContext) -> str:
         seconds=settings.INCREMENTAL_OVERLAP_SECONDS
     )
     return f"SystemModstamp > {since.strftime('%Y-%m-%dT%H:%M:%SZ')}"
+
+
+def _rolled_back_runs() -> Any:
+    return Run.objects.filter(
+        rollback_of__isnull=False,
+        dry_run=False,
+        status__in=(Run.Status.SUCCEEDED, Run.Status.COMPLETED_WITH_ERRORS),
+    ).values("rollback_of")
 
 
 def _record_api_calls(context: RunContext) -> None:

@@ -29,9 +29,10 @@ def same_id_matches(
     known: dict[str, RecordMapping],
 ) -> set[str]:
     """The unmapped source ids of ``records`` that an unmapped target record shares."""
-    if context.strategy is Strategy.NONE or context.same_id_objects.get(
-        plan.sobject, True
-    ) is False:
+    if (
+        context.strategy is Strategy.NONE
+        or context.same_id_objects.get(plan.sobject, True) is False
+    ):
         return set()
     unmapped = [r["Id"] for r in records if r["Id"] not in known]
     if not unmapped or not _target_is_sandbox(context):
@@ -88,6 +89,8 @@ def same_id_applies(*, template: Template, source_org: Org, target_org: Org) -> 
     source = org_client(source_org)
     sample = [
         str(record["Id"])
-        for record in source.query(f"SELECT Id FROM {first.sobject} ORDER BY Id LIMIT 5")
+        for record in source.query(
+            f"SELECT Id FROM {first.sobject} ORDER BY Id LIMIT 5"
+        )
     ]
     return bool(sample) and bool(existing_ids(target, first.sobject, sample))

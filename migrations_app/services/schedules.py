@@ -59,9 +59,9 @@ def next_launch(schedule: Schedule, after: datetime) -> datetime:
     """The first launch instant of ``schedule`` strictly after ``after`` (UTC), on a
     whole second: RQ's scheduler keeps whole seconds, and would fire early otherwise."""
     if schedule.cron:
-        following: datetime = croniter(
-            schedule.cron, after.astimezone(UTC)
-        ).get_next(datetime)
+        following: datetime = croniter(schedule.cron, after.astimezone(UTC)).get_next(
+            datetime
+        )
         return following
     instant = after + timedelta(seconds=schedule.interval_seconds or 0)
     if instant.microsecond:
@@ -116,18 +116,31 @@ def schedule_set_enabled(
 
 def _validate(schedule: Schedule) -> None:
     schedule.cron = " ".join(schedule.cron.split())
-    errors: dict[str, str] = {}
-    if schedule.cron and schedule.interval_seconds:
-        errors["interval_seconds"] = "Give a cron expression or an interval, not both."
-    elif not schedule.cron and not schedule.interval_seconds:
-        errors["cron"] = "Give a cron expression or an interval."
-    elif schedule.cron and (problem := schedule_cron_problem(schedule.cron)):
-        errors["cron"] = problem[0].upper() + problem[1:] + "."
-    if schedule.kind == ScheduleKind.RUN and schedule.template_id is None:
-        errors["template"] = "A scheduled run needs a template."
+    errors = schedule_problems(
+        cron=schedule.cron,
+        interval_seconds=schedule.interval_seconds,
+        kind=schedule.kind,
+        has_template=schedule.template_id is not None,
+    )
     if errors:
         raise ValidationError(errors)
     schedule.full_clean(exclude=["next_launch_at", "created_by"])
+
+
+def schedule_problems(
+    *, cron: str, interval_seconds: int | None, kind: str, has_template: bool
+) -> dict[str, str]:
+    """What is wrong with a schedule's timing and target, by field; empty if nothing."""
+    errors: dict[str, str] = {}
+    if cron and interval_seconds:
+        errors["interval_seconds"] = "Give a cron expression or an interval, not both."
+    elif not cron and not interval_seconds:
+        errors["cron"] = "Give a cron expression or an interval."
+    elif cron and (problem := schedule_cron_problem(cron)):
+        errors["cron"] = problem[0].upper() + problem[1:] + "."
+    if kind == ScheduleKind.RUN and not has_template:
+        errors["template"] = "A scheduled run needs a template."
+    return errors
 
 
 def _state(schedule: Schedule) -> dict[str, object]:
@@ -168,7 +181,9 @@ def schedules_sync() -> int:
     """Register again every enabled schedule whose job RQ does not hold (Redis lost
     it, or it was never registered); return how many. The database is the truth."""
     registered = 0
-    for schedule_id in Schedule.objects.filter(enabled=True).values_list("pk", flat=True):
+    for schedule_id in Schedule.objects.filter(enabled=True).values_list(
+        "pk", flat=True
+    ):
         registered += schedule_register(schedule_id=schedule_id)
     return registered
 
@@ -218,7 +233,9 @@ def _launch(schedule: Schedule, launch: ScheduleLaunch) -> None:
     user = schedule.created_by
     try:
         with transaction.atomic():
-            if user is not None and not can_launch_into(user=user, org=schedule.target_org):
+            if user is not None and not can_launch_into(
+                user=user, org=schedule.target_org
+            ):
                 raise MigrationError(
                     f"{user.get_username()} may no longer launch into "
                     f"{schedule.target_org.name}"
@@ -249,7 +266,9 @@ def _busy_reason(schedule: Schedule) -> str:
     """Why the pair cannot take a launch now (its previous one still going), or ""."""
     pair = {"source_org": schedule.source_org_id, "target_org": schedule.target_org_id}
     if schedule.kind == ScheduleKind.AUDIT:
-        audit = MappingAudit.objects.filter(**pair, status__in=BUSY_AUDIT_STATUSES).first()
+        audit = MappingAudit.objects.filter(
+            **pair, status__in=BUSY_AUDIT_STATUSES
+        ).first()
         return f"audit {audit.pk} of the pair is still {audit.status}" if audit else ""
     run = (
         Run.objects.filter(**pair, status__in=BUSY_RUN_STATUSES, dry_run=False)
@@ -275,5 +294,7 @@ def _advance(schedule: Schedule, planned_at: datetime) -> None:
 
 def schedule_history(*, schedule: Schedule) -> list[ScheduleLaunch]:
     return list(
-        schedule.launches.select_related("run", "audit").order_by("-planned_at")[:HISTORY]
+        schedule.launches.select_related("run", "audit").order_by("-planned_at")[
+            :HISTORY
+        ]
     )

@@ -35,7 +35,9 @@ def seeding_notes(
     unmasked = []
     if target_org.environment != Org.Environment.PRODUCTION:
         unmasked = [
-            f"{item.sobject}.{name}" for item in objects for name in item.unmasked_personal
+            f"{item.sobject}.{name}"
+            for item in objects
+            for name in item.unmasked_personal
         ]
     same_id, error = _same_id(template, source_org, target_org, strategy)
     return SeedingNotes(objects, unmasked, same_id, error)

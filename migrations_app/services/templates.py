@@ -413,7 +413,9 @@ def _check_transforms(
     where = (*path, "transforms")
     if not isinstance(value, dict):
         problems.append(
-            Problem(where, f"expected an object, got {_json_type(value)}", key="transforms")
+            Problem(
+                where, f"expected an object, got {_json_type(value)}", key="transforms"
+            )
         )
         return {}
     copied = {name.lower(): name for name in fields}
@@ -434,7 +436,7 @@ def _check_transforms(
             problems.append(Problem((*where, name), str(exc), key="transforms"))
             continue
         if transform.kind != "keep":
-            result[copied.get(name.lower(), name)] = transform.as_json()
+            result[copied.get(name.lower()) or name] = transform.as_json()
     return result
 
 
@@ -716,7 +718,9 @@ def _export_object(item: TemplateObject) -> TemplateObjectData:
         "match_key": list(item.match_key),
         "missing_parent_policy": item.missing_parent_policy,
         "options": dict(sorted(options.items())),
-        "transforms": dict(item.transforms) if isinstance(item.transforms, dict) else {},
+        "transforms": (
+            dict(item.transforms) if isinstance(item.transforms, dict) else {}
+        ),
     }
 
 

@@ -85,7 +85,9 @@ def _edit(request: HttpRequest, schedule: Schedule) -> HttpResponse:
             messages.success(request, f"Schedule {saved.name!r} saved.")
             return redirect("migrations_app:schedule-detail", schedule_id=saved.pk)
     return render(
-        request, "migrations_app/schedules/form.html", {"form": form, "schedule": schedule}
+        request,
+        "migrations_app/schedules/form.html",
+        {"form": form, "schedule": schedule},
     )
 
 

@@ -38,7 +38,9 @@ def run_seeding_notes(request: HttpRequest) -> HttpResponse:
             strategy=data["strategy"] or "veid_match",
         )
     return render(
-        request, "migrations_app/seeding/_launch_notes.html", {"notes": notes, "form": form}
+        request,
+        "migrations_app/seeding/_launch_notes.html",
+        {"notes": notes, "form": form},
     )
 
 

@@ -14,7 +14,13 @@ from django.contrib.auth.models import User
 from playwright.sync_api import Page, expect
 from pytest_django.live_server_helper import LiveServer
 
-from migrations_app.models import Run, Schedule, ScheduleLaunch, Template, TemplateObject
+from migrations_app.models import (
+    Run,
+    Schedule,
+    ScheduleLaunch,
+    Template,
+    TemplateObject,
+)
 from migrations_app.services.runs import run_create, run_execute
 from tests.browser.conftest import skip_without_chromium
 from tests.integration.conftest import OrgPair, make_template
@@ -52,7 +58,10 @@ def test_the_transform_picker_writes_the_transforms_and_they_save(
 ) -> None:
     template = make_template("Contacts", CONTACTS)
     log_in(
-        page, live_server, staff_user, f"/admin/migrations_app/template/{template.pk}/change/"
+        page,
+        live_server,
+        staff_user,
+        f"/admin/migrations_app/template/{template.pk}/change/",
     )
     page.select_option("select.dm-describe-org", str(orgs.source.pk))
     row = page.locator("#template_objects-0")
@@ -115,7 +124,9 @@ def test_the_rollback_button_undoes_a_run(
 ) -> None:
     template = make_template("Contacts", CONTACTS)
     for i in range(3):
-        orgs.source_org.insert("Contact", {"LastName": f"L{i}", "Email": f"e{i}@corp.example.com"})
+        orgs.source_org.insert(
+            "Contact", {"LastName": f"L{i}", "Email": f"e{i}@corp.example.com"}
+        )
     run = run_execute(
         run_id=run_create(
             template=template,
@@ -139,7 +150,9 @@ def test_the_rollback_button_undoes_a_run(
     expect(page.locator(".rollback-of")).to_contain_text("3 deleted, 0 restored")
     assert orgs.target_org.count("Contact") == 0
     page.goto(f"{live_server.url}/runs/{run.pk}/")
-    expect(page.locator(".rolled-back-by")).to_contain_text(f"run {rollback.pk} (succeeded)")
+    expect(page.locator(".rolled-back-by")).to_contain_text(
+        f"run {rollback.pk} (succeeded)"
+    )
     expect(page.locator("details.rollback")).to_have_count(1)
 
 

@@ -477,8 +477,22 @@ def test_a_launched_audit_is_run_by_a_worker_once(orgs: OrgPair) -> None:
     queue = django_rq.get_queue("default")
     queue.empty()
 
+    from migrations_app import jobs as jobs_module
+    real = jobs_module.enqueue_audit
+    def spy(**kw):
+        print("DEBUG-SPY called", kw)
+        real(**kw)
+        print("DEBUG-SPY after", queue.count)
+    jobs_module.enqueue_audit = spy
     launched = audit_launch(source_org=orgs.source, target_org=orgs.target)
+    jobs_module.enqueue_audit = real
     joined = audit_launch(source_org=orgs.source, target_org=orgs.target)
+    print("DEBUG", queue.count, queue.get_job_ids(), launched.pk, launched.status)
+    from migrations_app import jobs
+    from django.db import connection
+    print("DEBUG3", connection.in_atomic_block, connection.savepoint_ids, connection.run_on_commit)
+    jobs.enqueue_audit(audit_id=launched.pk)
+    print("DEBUG2", queue.count, queue.get_job_ids(), queue.connection, django_rq.get_queue("default").connection)
     SimpleWorker([queue], connection=queue.connection).work(burst=True)
 
     assert joined.pk == launched.pk

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from io import StringIO
 from typing import Any
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.utils import timezone
 from simple_salesforce import Salesforce
 
 from migrations_app.models import (
@@ -66,7 +68,9 @@ def migrate(pair: OrgPair, template: Any, strategy: str = "veid_match") -> Run:
 
 def other_user(pair: OrgPair) -> Any:
     org = pair.target_org
-    user = org.query(f"SELECT Id FROM User WHERE Id != '{org.integration_user_id}' LIMIT 1")[0]
+    user = org.query(
+        f"SELECT Id FROM User WHERE Id != '{org.integration_user_id}' LIMIT 1"
+    )[0]
     return Salesforce(
         instance_url=pair.emulator.base_url,
         session_id=org.issue_token(user["Id"]),
@@ -86,7 +90,11 @@ def scenario(orgs: OrgPair) -> tuple[OrgPair, Any, dict[str, Any], Run]:
         account = orgs.source_org.insert("Account", {"Name": f"Acme {i}"})
         orgs.source_org.insert(
             "Contact",
-            {"LastName": f"L{i}", "Email": f"p{i}@corp.example.com", "AccountId": account},
+            {
+                "LastName": f"L{i}",
+                "Email": f"p{i}@corp.example.com",
+                "AccountId": account,
+            },
         )
     before = snapshot(orgs)
     run = migrate(orgs, template)
@@ -135,7 +143,7 @@ def test_a_rollback_is_idempotent(
 def test_a_record_someone_else_changed_is_left_alone_and_listed(
     scenario: tuple[OrgPair, Any, dict[str, Any], Run],
 ) -> None:
-    pair, _, before, run = scenario
+    pair, _, _before, run = scenario
     inserted = RecordResult.objects.filter(
         run=run, sobject="Contact", action="inserted"
     ).first()
@@ -152,9 +160,16 @@ def test_a_record_someone_else_changed_is_left_alone_and_listed(
     assert result["totals"]["restored"] == 0
     kept = pair.target_org.get("Contact", inserted.target_id)
     assert kept["Title"] == "Edited by hand"
-    assert pair.target_org.get("Contact", adopted.target_id)["LastName"] == "Changed later"
-    listed = RecordIssue.objects.filter(run_id=result["run_id"], error_code="CHANGED_SINCE_RUN")
-    assert {issue.target_id for issue in listed} == {inserted.target_id, adopted.target_id}
+    assert (
+        pair.target_org.get("Contact", adopted.target_id)["LastName"] == "Changed later"
+    )
+    listed = RecordIssue.objects.filter(
+        run_id=result["run_id"], error_code="CHANGED_SINCE_RUN"
+    )
+    assert {issue.target_id for issue in listed} == {
+        inserted.target_id,
+        adopted.target_id,
+    }
     # Their mappings stay: the next run updates them rather than duplicating them.
     assert RecordMapping.objects.filter(target_id=inserted.target_id).exists()
     assert RecordMapping.objects.filter(target_id=adopted.target_id).exists()
@@ -178,7 +193,8 @@ def test_a_dry_run_rollback_counts_and_writes_nothing(
 def test_updated_records_get_their_values_back(orgs: OrgPair) -> None:
     template = make_template("Contacts", CONTACT)
     source_id = orgs.source_org.insert(
-        "Contact", {"LastName": "Original", "Title": "CEO", "Email": "x@corp.example.com"}
+        "Contact",
+        {"LastName": "Original", "Title": "CEO", "Email": "x@corp.example.com"},
     )
     first = migrate(orgs, template)
     orgs.source_org.update("Contact", source_id, {"LastName": "Renamed", "Title": None})
@@ -205,12 +221,15 @@ def test_without_before_images_updates_are_listed_not_restored(orgs: OrgPair) ->
     orgs.source_org.update("Contact", source_id, {"LastName": "Renamed"})
     orgs.migrate(template, "veid")  # a sandbox target: no before-images by default
     second = Run.objects.order_by("-pk").first()
-    assert second is not None and not BeforeImage.objects.filter(run=second).exists()
+    assert second is not None
+    assert not BeforeImage.objects.filter(run=second).exists()
 
     result = rollback(second)
 
     assert result["status"] == Run.Status.COMPLETED_WITH_ERRORS
-    issue = RecordIssue.objects.get(run_id=result["run_id"], error_code="NO_BEFORE_IMAGE")
+    issue = RecordIssue.objects.get(
+        run_id=result["run_id"], error_code="NO_BEFORE_IMAGE"
+    )
     assert issue.count == 1
 
 
@@ -255,3 +274,33 @@ def test_the_command_prints_the_run_migration_shape_with_deleted_and_restored(
     assert data["totals"]["deleted"] == 6
     with pytest.raises(CommandError, match="no run 999999"):
         call_command("run_rollback", "999999")
+
+
+def test_an_incremental_run_after_a_rollback_writes_the_undone_records_again(
+    orgs: OrgPair,
+) -> None:
+    """Neither the rollback nor the run it undid is the base of an incremental run."""
+    template = make_template("Contacts", CONTACT)
+    orgs.source_org.insert(
+        "Contact", {"LastName": "Kept", "Email": "k@corp.example.com"}
+    )
+    first = migrate(orgs, template)
+    orgs.source_org.insert(
+        "Contact", {"LastName": "New", "Email": "n@corp.example.com"}
+    )
+    second = migrate(orgs, template)
+    assert second.inserted == 1
+    undo = Run.objects.get(pk=rollback(second)["run_id"])
+    assert orgs.target_org.count("Contact") == 1
+    # Started long after anything in the source changed: as bases, they would read
+    # nothing.
+    later = timezone.now() + timedelta(days=1)
+    Run.objects.filter(pk__in=[second.pk, undo.pk]).update(started_at=later)
+    Run.objects.filter(pk=first.pk).update(
+        started_at=timezone.now() - timedelta(days=1)
+    )
+
+    again = orgs.migrate(template, "veid", incremental=True)
+
+    assert again["totals"]["inserted"] == 1
+    assert orgs.target_org.count("Contact") == 2

@@ -89,8 +89,11 @@ def test_a_schedule_is_registered_with_rqs_scheduler_and_launches_when_due(
     assert launch.run.status == Run.Status.SUCCEEDED
     assert orgs.target_org.count("Contact") == 1
     schedule.refresh_from_db()
-    assert schedule.next_launch_at is not None and schedule.next_launch_at > planned
-    assert registry.get_job_ids() == [schedule_job_id(schedule.pk, schedule.next_launch_at)]
+    assert schedule.next_launch_at is not None
+    assert schedule.next_launch_at > planned
+    assert registry.get_job_ids() == [
+        schedule_job_id(schedule.pk, schedule.next_launch_at)
+    ]
 
 
 def test_a_launch_while_the_pair_is_busy_is_skipped_not_stacked(
@@ -108,7 +111,8 @@ def test_a_launch_while_the_pair_is_busy_is_skipped_not_stacked(
 
     launch = schedule_fire(schedule_id=schedule.pk, planned_at=planned)
 
-    assert launch is not None and launch.outcome == "skipped"
+    assert launch is not None
+    assert launch.outcome == "skipped"
     assert f"run {busy.pk} on the pair is still queued" in launch.reason
     assert Run.objects.count() == 1
     schedule.refresh_from_db()
@@ -138,7 +142,9 @@ def test_a_disabled_schedule_launches_nothing(orgs: OrgPair, queue: Queue) -> No
     assert not Run.objects.exists()
 
 
-def test_an_audit_schedule_launches_the_pairs_audit(orgs: OrgPair, queue: Queue) -> None:
+def test_an_audit_schedule_launches_the_pairs_audit(
+    orgs: OrgPair, queue: Queue
+) -> None:
     schedule = schedule_save(
         schedule=Schedule(
             name="Nightly audit",
@@ -150,15 +156,19 @@ def test_an_audit_schedule_launches_the_pairs_audit(orgs: OrgPair, queue: Queue)
         user=None,
     )
     planned = schedule.next_launch_at
-    assert planned is not None and (planned.hour, planned.minute) == (2, 0)
+    assert planned is not None
+    assert (planned.hour, planned.minute) == (2, 0)
 
     launch = schedule_fire(schedule_id=schedule.pk, planned_at=planned)
 
-    assert launch is not None and launch.audit == MappingAudit.objects.get()
+    assert launch is not None
+    assert launch.audit == MappingAudit.objects.get()
     again = schedule_fire(
-        schedule_id=schedule.pk, planned_at=Schedule.objects.get().next_launch_at  # type: ignore[arg-type]
+        schedule_id=schedule.pk,
+        planned_at=Schedule.objects.get().next_launch_at,  # type: ignore[arg-type]
     )
-    assert again is not None and again.outcome == "skipped"
+    assert again is not None
+    assert again.outcome == "skipped"
 
 
 def test_a_job_redis_lost_is_registered_again(orgs: OrgPair, queue: Queue) -> None:
@@ -187,7 +197,10 @@ def test_bad_timings_are_refused(orgs: OrgPair) -> None:
     with pytest.raises(ValidationError, match="needs a template"):
         schedule_save(
             schedule=Schedule(
-                name="d", source_org=orgs.source, target_org=orgs.target, cron="* * * * *"
+                name="d",
+                source_org=orgs.source,
+                target_org=orgs.target,
+                cron="* * * * *",
             ),
             user=None,
         )
@@ -230,7 +243,9 @@ def test_a_schedule_runs_on_time_on_a_worker_and_survives_its_restart(
 
         def launched(count: int) -> bool:
             return (
-                ScheduleLaunch.objects.filter(schedule=schedule, outcome="launched").count()
+                ScheduleLaunch.objects.filter(
+                    schedule=schedule, outcome="launched"
+                ).count()
                 >= count
             )
 
@@ -247,4 +262,5 @@ def test_a_schedule_runs_on_time_on_a_worker_and_survives_its_restart(
     assert all(launch.created_at >= launch.planned_at for launch in launches)
     assert len({launch.planned_at for launch in launches}) == len(launches)
     first = ScheduleLaunch.objects.filter(outcome="launched").order_by("planned_at")[0]
-    assert first.run is not None and first.run.status != Run.Status.QUEUED
+    assert first.run is not None
+    assert first.run.status != Run.Status.QUEUED

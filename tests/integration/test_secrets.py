@@ -27,7 +27,7 @@ from migrations_app.services.runs import run_launch
 from salesforce_emulator import Emulator
 from tests.integration.conftest import make_template
 from tests.integration.test_connect_org import connect, web_server_org
-from tests.test_roles import EXPECTED, SERVED, World, url_for
+from tests.test_roles import EXPECTED, SERVED, World, url_for, world_around
 
 pytestmark = [pytest.mark.django_db, pytest.mark.integration]
 
@@ -177,40 +177,4 @@ def test_no_secret_leaves_the_encrypted_column(
 
 
 def world_of(run: Run, user: User) -> World:
-    from django.contrib.auth.models import Group
-
-    from migrations_app.models import (
-        AuditEvent,
-        MappingAudit,
-        RecordIssue,
-        RecordMapping,
-        WriteJournal,
-    )
-
-    source, target = run.source_org, run.target_org
-    objects = {
-        "org": source,
-        "template": run.template,
-        "run": run,
-        "recordmapping": RecordMapping.objects.create(
-            source_org=source,
-            target_org=target,
-            sobject="Account",
-            source_id="0010A0000000001AAA",
-            target_id="0010B0000000001AAA",
-        ),
-        "recordissue": RecordIssue.objects.create(
-            run=run, sobject="Account", message="failed"
-        ),
-        "writejournal": WriteJournal.objects.create(
-            run=run, sobject="Account", operation="insert"
-        ),
-        "auditevent": AuditEvent.objects.first(),
-        "mappingaudit": MappingAudit.objects.create(
-            source_org=source, target_org=target, status="succeeded"
-        ),
-        "user": user,
-        "group": Group.objects.get(name="viewers"),
-    }
-    users = {"viewers": user}
-    return World(source, target, run.template, run, objects, users)  # type: ignore[arg-type]
+    return world_around(run, {"viewers": user})

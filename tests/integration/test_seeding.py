@@ -11,6 +11,7 @@ import pytest
 from migrations_app.models import Org, RecordMapping, Run
 from migrations_app.selectors import run_result
 from migrations_app.services.runs import run_create, run_execute
+from migrations_app.services.seeding import seeding_notes
 from salesforce_emulator import Emulator
 from tests.integration.conftest import OrgPair, make_template, register
 
@@ -88,9 +89,12 @@ def test_masked_values_are_valid_deterministic_and_never_the_source(
     for person in people:
         record = written[person["Id"]]
         for name in ("FirstName", "LastName", "Email", "Phone", "MailingCity"):
-            assert record[name] and record[name] != person[name], name
+            assert record[name], name
+            assert record[name] != person[name], name
             assert person[name] not in str(record[name])
-        assert re.fullmatch(r"[a-z]+\.[a-z]+\.[0-9a-f]{10}@example\.invalid", record["Email"])
+        assert re.fullmatch(
+            r"[a-z]+\.[a-z]+\.[0-9a-f]{10}@example\.invalid", record["Email"]
+        )
         assert re.fullmatch(r"\+1 \(555\) \d{3}-\d{4}", record["Phone"])
         assert date.fromisoformat(record["Birthdate"]).year in range(1950, 2005)
         assert record["LeadSource"] in PICKLIST
@@ -126,7 +130,9 @@ def test_masking_follows_the_source_value_and_the_secret(
     person = seed_people(orgs, 1)[0]
     orgs.migrate(template, "veid")
     first_email = target_by_source(orgs)[person["Id"]]["Email"]
-    orgs.source_org.update("Contact", person["Id"], {"Email": "changed@corp.example.com"})
+    orgs.source_org.update(
+        "Contact", person["Id"], {"Email": "changed@corp.example.com"}
+    )
 
     changed = orgs.migrate(template, "veid")
 
@@ -214,16 +220,18 @@ def test_first_run_into_a_sandbox_copy_adopts_every_record_by_id(
     seed_accounts_and_contacts(orgs, 4)
     pair = copy_to_sandbox(orgs, emulator)
     template = make_template("Accounts and contacts", ACCOUNT, CONTACT)
-    counts_before = {name: emulator.org("uat").count(name) for name in ("Account", "Contact")}
+    counts_before = {
+        name: emulator.org("uat").count(name) for name in ("Account", "Contact")
+    }
 
     result = pair.migrate(template, strategy)
 
     assert result["status"] == Run.Status.SUCCEEDED
     assert result["totals"]["inserted"] == 0
     assert result["totals"]["adopted"] == 8
-    assert {name: emulator.org("uat").count(name) for name in ("Account", "Contact")} == (
-        counts_before
-    )
+    assert {
+        name: emulator.org("uat").count(name) for name in ("Account", "Contact")
+    } == (counts_before)
     mappings = RecordMapping.objects.filter(target_org=pair.target)
     assert mappings.count() == 8
     assert all(m.source_id == m.target_id for m in mappings)
@@ -251,11 +259,17 @@ def test_same_id_matching_spends_one_query_per_chunk_of_unmapped_records(
     pair = copy_to_sandbox(orgs, emulator)
     template = make_template("Accounts", ACCOUNT)
     plain = run_create(
-        template=template, source_org=orgs.source, target_org=orgs.target, strategy="veid"
+        template=template,
+        source_org=orgs.source,
+        target_org=orgs.target,
+        strategy="veid",
     )
     into_plain_org = run_execute(run_id=plain.pk)
     copy = run_create(
-        template=template, source_org=pair.source, target_org=pair.target, strategy="veid"
+        template=template,
+        source_org=pair.source,
+        target_org=pair.target,
+        strategy="veid",
     )
 
     into_copy = run_execute(run_id=copy.pk)
@@ -265,3 +279,41 @@ def test_same_id_matching_spends_one_query_per_chunk_of_unmapped_records(
     # Into the copy: the sandbox check and one Id probe, then one update call; into
     # the plain org: the sandbox check, then one insert call.
     assert into_copy.target_api_calls == into_plain_org.target_api_calls + 1
+
+
+def test_the_launch_notes_say_when_same_id_matching_applies(
+    orgs: OrgPair, emulator: Emulator
+) -> None:
+    seed_accounts_and_contacts(orgs, 2)
+    pair = copy_to_sandbox(orgs, emulator)
+    template = make_template("Accounts and contacts", ACCOUNT, CONTACT)
+
+    into_copy = seeding_notes(
+        template=template,
+        source_org=pair.source,
+        target_org=pair.target,
+        strategy="veid",
+    )
+    into_plain = seeding_notes(
+        template=template,
+        source_org=orgs.source,
+        target_org=orgs.target,
+        strategy="veid",
+    )
+    with_none = seeding_notes(
+        template=template,
+        source_org=pair.source,
+        target_org=pair.target,
+        strategy="none",
+    )
+
+    assert (into_copy.same_id, into_plain.same_id, with_none.same_id) == (
+        True,
+        False,
+        False,
+    )
+    assert into_copy.unmasked_into_sandbox == [
+        "Contact.FirstName",
+        "Contact.LastName",
+        "Contact.Email",
+    ]

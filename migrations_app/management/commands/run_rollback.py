@@ -47,7 +47,9 @@ class Command(DataMigratorCommand):
         else:
             self._print(rollback, result)
         if rollback.status in (Run.Status.FAILED, Run.Status.INTERRUPTED):
-            raise CommandError(f"Rollback {rollback.pk} {rollback.status}: {rollback.error}")
+            raise CommandError(
+                f"Rollback {rollback.pk} {rollback.status}: {rollback.error}"
+            )
 
     def _waiting(self, writer: Run) -> None:
         self.stderr.write(
@@ -62,7 +64,10 @@ class Command(DataMigratorCommand):
             f"{rollback.get_status_display()}{dry}"
         )
         self.stdout.write(f"{'object':<24}" + "".join(f"{c:>11}" for c in COLUMNS))
-        for sobject, counts in [*result["objects"].items(), ("TOTAL", result["totals"])]:
+        for sobject, counts in [
+            *result["objects"].items(),
+            ("TOTAL", result["totals"]),
+        ]:
             self.stdout.write(
                 f"{sobject:<24}" + "".join(f"{counts[c]:>11}" for c in COLUMNS)
             )
