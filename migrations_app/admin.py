@@ -163,6 +163,14 @@ class OrgAdminForm(forms.ModelForm[Org]):
         widget=WriteOnlyTextarea(attrs={"rows": 4, "autocomplete": "off"}),
         help_text="PEM private key for the JWT bearer flow. Leave blank to keep it.",
     )
+    # Optional in the form: left out (scripts, older forms), the reserve stays as is.
+    api_reserve_percent = forms.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=90,
+        label="API reserve (% of the daily allowance)",
+        help_text=Org._meta.get_field("api_reserve_percent").help_text,
+    )
     access_token = forms.CharField(
         required=False,
         widget=forms.PasswordInput(render_value=False),
@@ -195,6 +203,10 @@ class OrgAdminForm(forms.ModelForm[Org]):
         super().__init__(*args, **kwargs)
         self.before = events.org_state(self.instance) if self.instance.pk else {}
         self.report: org_services.OrgReport | None = None
+
+    def clean_api_reserve_percent(self) -> int:
+        value = self.cleaned_data.get("api_reserve_percent")
+        return self.instance.api_reserve_percent if value is None else int(value)
 
     def _post_clean(self) -> None:
         super()._post_clean()  # type: ignore[misc]

@@ -61,10 +61,12 @@ def execute_audit(audit_id: int) -> None:
 
 
 def enqueue_audit(*, audit_id: int) -> None:
+    # A new job id each time, as for runs: a job of the same id left in Redis (by a
+    # killed worker, or an earlier database) must not stand in for this one.
     django_rq.get_queue("default").enqueue(
         execute_audit,
         audit_id,
-        job_id=f"audit-{audit_id}",
+        job_id=f"audit-{audit_id}-{uuid.uuid4().hex[:12]}",
         job_timeout=AUDIT_JOB_TIMEOUT,
     )
 

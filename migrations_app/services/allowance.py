@@ -188,7 +188,9 @@ def run_pause(*, run: Run, pause: AllowancePause) -> Run:
     resume_at = resume_estimate(pause.org)
     now = timezone.now()
     with transaction.atomic():
-        paused = Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING).update(
+        paused = Run.objects.filter(
+            pk=run.pk, status=Run.Status.RUNNING, attempts=run.attempts
+        ).update(
             status=Run.Status.WAITING,
             error=pause_reason(pause, resume_at),
             resume_at=resume_at,
@@ -205,7 +207,7 @@ def run_pause(*, run: Run, pause: AllowancePause) -> Run:
             heartbeat_at=None,
         )
         if paused:
-            RunAttempt.objects.filter(run=run, ended_at__isnull=True).update(
+            RunAttempt.objects.filter(run=run, number=run.attempts).update(
                 ended_at=now,
                 outcome=Run.Status.WAITING,
                 outcome_note=f"Paused for API allowance of {pause.org.name}",

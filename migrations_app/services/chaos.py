@@ -101,7 +101,9 @@ class ChaosConfig:
     seed: int | None = None
     timeout_seconds: float = 1800
     # The worker command; tests swap in one with a deliberately broken journal.
-    worker_command: list[str] = field(default_factory=lambda: processes.WORKER_COMMAND)
+    worker_command: list[str] = field(
+        default_factory=lambda: list(processes.WORKER_COMMAND)
+    )
 
 
 @dataclass
@@ -410,9 +412,7 @@ class Experiment:
         """Once their kill point has passed: PostgreSQL restarts while a worker
         writes (its connection drops mid-run), Redis while the run is queued (its
         job is lost, and only the sweep can find the run again)."""
-        alive = (
-            run.status == Run.Status.RUNNING and run.attempts != self.killed_attempt
-        )
+        alive = run.status == Run.Status.RUNNING and run.attempts != self.killed_attempt
         if self._due(self.db_restart_at, self.stats.db_restarts) and alive:
             self.say("restarting PostgreSQL mid-run")
             processes.restart_postgres()

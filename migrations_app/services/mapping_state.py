@@ -51,10 +51,6 @@ class Side:
     def recycle_bin_code(self) -> str:
         return f"{self.name}_in_recycle_bin"
 
-    @property
-    def own_codes(self) -> tuple[str, str]:
-        return (self.deleted_code, self.recycle_bin_code)
-
 
 def pair_mappings(
     source_org: Org, target_org: Org, sobject: str
@@ -140,13 +136,14 @@ def id_batches(ids: QuerySet[RecordMapping, str]) -> Iterator[list[str]]:
 
 
 def checkable(mappings: QuerySet[RecordMapping], side: Side) -> QuerySet[RecordMapping]:
-    """Mappings whose ``side`` record is worth asking about: active ones, and those
-    outdated because of that side (a record in the recycle bin may come back)."""
+    """Mappings whose ``side`` record is worth asking about: active ones, those whose
+    record is in that side's recycle bin (it may come back, or be purged), and those
+    outdated before reasons were recorded. A record gone for good stays gone."""
     return mappings.filter(
         Q(status=MappingStatus.ACTIVE)
         | Q(
             status=MappingStatus.OUTDATED,
-            outdated_reason_code__in=[*side.own_codes, ""],
+            outdated_reason_code__in=[side.recycle_bin_code, ""],
         )
     )
 

@@ -864,21 +864,28 @@ def _finish(
     context: RunContext | None = None,
     cause: str = "",
 ) -> Run:
-    """End the run and hand its org pair to the next run waiting for it."""
+    """End the run and hand its org pair to the next run waiting for it.
+
+    Only this attempt's own run: one whose lease expired meanwhile (taken as dead,
+    maybe resumed by another worker) is left to the attempt that has it now.
+    """
     if context is not None:
         _record_api_calls(context)
     now = timezone.now()
     with transaction.atomic():
-        Run.objects.filter(pk=run.pk).update(
+        ended = Run.objects.filter(
+            pk=run.pk, status=Run.Status.RUNNING, attempts=run.attempts
+        ).update(
             status=status,
             error=error,
             finished_at=now,
             interrupt_cause=cause if status == Run.Status.INTERRUPTED else "",
         )
-        RunAttempt.objects.filter(run=run, ended_at__isnull=True).update(
-            ended_at=now, outcome=status, outcome_note=error
-        )
-        if not run.dry_run:
-            run_start_next_on_pair(run_id=run.pk)
+        if ended:
+            RunAttempt.objects.filter(run=run, number=run.attempts).update(
+                ended_at=now, outcome=status, outcome_note=error
+            )
+            if not run.dry_run:
+                run_start_next_on_pair(run_id=run.pk)
     run.refresh_from_db()
     return run

@@ -5,7 +5,6 @@ command must notice (tests/integration/test_chaos.py)."""
 from __future__ import annotations
 
 import os
-import sys
 from typing import Any
 
 import django
@@ -34,4 +33,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -264,11 +264,15 @@ def test_preflight_predicts_the_duplicates_a_veid_run_creates(
     add_charlie_and_alice(orgs)
     orgs.source_org.insert("Contact", {"LastName": "New", "Email": "new@x.com"})
 
+    orgs.source_org.reset_api_calls()
+    orgs.target_org.reset_api_calls()
     predicted = preflight_duplicates(
         template_snapshot=dict(template_snapshot(template=template)),
         source_org=orgs.source,
         target_org=orgs.target,
     )
+    # One page of source records, one query for its keys in the target.
+    assert (orgs.source_org.api_calls, orgs.target_org.api_calls) == (1, 1)
     before = orgs.target_org.count("Contact")
     orgs.migrate(template, "veid")
 
@@ -477,22 +481,9 @@ def test_a_launched_audit_is_run_by_a_worker_once(orgs: OrgPair) -> None:
     queue = django_rq.get_queue("default")
     queue.empty()
 
-    from migrations_app import jobs as jobs_module
-    real = jobs_module.enqueue_audit
-    def spy(**kw):
-        print("DEBUG-SPY called", kw)
-        real(**kw)
-        print("DEBUG-SPY after", queue.count)
-    jobs_module.enqueue_audit = spy
     launched = audit_launch(source_org=orgs.source, target_org=orgs.target)
-    jobs_module.enqueue_audit = real
     joined = audit_launch(source_org=orgs.source, target_org=orgs.target)
-    print("DEBUG", queue.count, queue.get_job_ids(), launched.pk, launched.status)
-    from migrations_app import jobs
-    from django.db import connection
-    print("DEBUG3", connection.in_atomic_block, connection.savepoint_ids, connection.run_on_commit)
-    jobs.enqueue_audit(audit_id=launched.pk)
-    print("DEBUG2", queue.count, queue.get_job_ids(), queue.connection, django_rq.get_queue("default").connection)
+    assert queue.count == 1
     SimpleWorker([queue], connection=queue.connection).work(burst=True)
 
     assert joined.pk == launched.pk
@@ -503,3 +494,14 @@ def test_a_launched_audit_is_run_by_a_worker_once(orgs: OrgPair) -> None:
         launched.results["objects"]["Contact"]["outdated"]["target_in_recycle_bin"] == 1
     )
     assert audit_execute(audit_id=launched.pk).finished_at == launched.finished_at
+
+
+def test_audit_mappings_command_prints_a_line_per_object(orgs: OrgPair) -> None:
+    _template, ids = contacts(orgs, 2)
+    orgs.target_org.delete("Contact", target_of(ids[0]))
+
+    out = _call("--source", "source", "--target", "target", "--object", "Contact")
+
+    assert "Contact: 2 checked, 1 active, 0 drifted" in out
+    assert "target record in the recycle bin: 1" in out
+    assert MappingAudit.objects.get().sobject == "Contact"

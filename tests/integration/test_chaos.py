@@ -54,7 +54,8 @@ PARENTS = {"sa": "Account:A", "ta": "Account:A", "ra": "Account:A", "tb": "Accou
 
 def test_a_faithful_copy_compares_clean() -> None:
     item = compare_object(data(), PARENTS)
-    assert item.ok and item.duplicates == item.missing == 0
+    assert item.ok
+    assert item.duplicates == item.missing == 0
 
 
 def test_the_comparison_counts_each_kind_of_damage() -> None:
@@ -70,7 +71,8 @@ def test_the_comparison_counts_each_kind_of_damage() -> None:
     )
     assert (item.duplicates, item.missing, item.extra) == (1, 0, 0)
     assert (item.mappings_lost, item.mappings_wrong, item.lookups_wrong) == (1, 1, 1)
-    assert not item.counts_match and not item.ok
+    assert not item.counts_match
+    assert not item.ok
 
 
 def test_keys_by_id_names_records_of_every_org() -> None:

@@ -5,6 +5,7 @@ write call names its run), and every run finishes."""
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from collections.abc import Iterator
 from subprocess import Popen
@@ -42,7 +43,7 @@ def third(orgs: OrgPair) -> Org:
 
 def overlapping(spans: list[Span]) -> list[tuple[Span, Span]]:
     ordered = sorted(spans)
-    return [(a, b) for a, b in zip(ordered, ordered[1:], strict=False) if b[0] < a[1]]
+    return [(a, b) for a, b in itertools.pairwise(ordered) if b[0] < a[1]]
 
 
 def test_many_runs_on_overlapping_pairs_never_share_a_pair_and_all_finish(

@@ -5,6 +5,7 @@ resume, the API allowance pause and its resume (with the emulator's clock)."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 
 import pytest
 from django.contrib.auth.models import User
@@ -94,7 +95,7 @@ def test_a_lost_insert_answer_is_reconciled_in_place_and_only_the_rest_sent(
     assert sum(target_emails(orgs).values()) == 250  # no record twice
     assert RecordMapping.objects.count() == 250
     entries = WriteJournal.objects.order_by("pk")
-    assert [e.state for e in entries][0] == WriteJournal.State.RECONCILED
+    assert next(e.state for e in entries) == WriteJournal.State.RECONCILED
     assert run.retries_spent == 1
 
 
@@ -132,7 +133,8 @@ def test_a_spent_budget_interrupts_saying_so_and_the_sweep_resumes_it(
     done = run_execute(run_id=first.pk)
 
     assert done.status == Run.Status.SUCCEEDED, done.error
-    assert done.inserted == 30 and sum(target_emails(orgs).values()) == 30
+    assert done.inserted == 30
+    assert sum(target_emails(orgs).values()) == 30
     attempts = list(RunAttempt.objects.filter(run=done).order_by("number"))
     assert [a.outcome for a in attempts] == [
         Run.Status.INTERRUPTED,
@@ -192,8 +194,15 @@ def use_up_allowance(orgs: OrgPair, *, limit: int, left: int) -> None:
     orgs.target_org.api_calls = limit - left
 
 
+@pytest.fixture
+def clock_back(orgs: OrgPair) -> Iterator[None]:
+    """The emulator is shared by the session: put its clock back afterwards."""
+    yield
+    orgs.emulator.set_clock_offset(0)
+
+
 def test_a_run_that_would_eat_into_the_reserve_waits_and_resumes_when_the_window_frees(
-    orgs: OrgPair, settings: Settings
+    orgs: OrgPair, settings: Settings, clock_back: None
 ) -> None:
     settings.RUN_ALLOWANCE_RECHECK_SECONDS = 3600
     seed(orgs, 30)
@@ -207,7 +216,8 @@ def test_a_run_that_would_eat_into_the_reserve_waits_and_resumes_when_the_window
         "Waiting for API allowance: target needs about 4 calls for Contact"
     )
     assert "100 of which are its reserve (10% of the daily allowance" in run.error
-    assert "Resumes at " in run.error and run.resume_at is not None
+    assert "Resumes at " in run.error
+    assert run.resume_at is not None
     assert orgs.target_org.count("Contact") == 0
     # Not a writer: another run on the same pair may take the pair meanwhile.
     other = launch(orgs, strategy="veid")
