@@ -12,6 +12,7 @@ import io
 import json
 import re
 import zipfile
+from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlsplit
@@ -69,6 +70,14 @@ HOST = re.compile(r"[A-Za-z0-9.\-]+(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5}
 
 class BaseAdmin[M: Model](admin.ModelAdmin[M]):
     """Refuses malformed list input with a message instead of an error page."""
+
+    def admin_path(
+        self, route: str, view: Callable[..., HttpResponse], suffix: str
+    ) -> URLPattern:
+        """A page of this model's admin, behind the admin login, named
+        ``<app>_<model>_<suffix>``."""
+        name = f"{self.opts.app_label}_{self.opts.model_name}_{suffix}"
+        return path(route, self.admin_site.admin_view(view), name=name)
 
     def response_action(
         self, request: HttpRequest, queryset: QuerySet[M], *args: Any, **kwargs: Any
@@ -406,23 +415,12 @@ class OrgAdmin(BaseAdmin[Org]):
             org_services.org_delete(org=org, actor=request.user)
 
     def get_urls(self) -> list[URLPattern]:
-        prefix = f"{self.opts.app_label}_{self.opts.model_name}"
         own = [
-            path(
-                "connect/callback/",
-                self.admin_site.admin_view(self.connect_callback_view),
-                name=f"{prefix}_connect_callback",
+            self.admin_path(
+                "connect/callback/", self.connect_callback_view, "connect_callback"
             ),
-            path(
-                "<int:org_id>/connect/",
-                self.admin_site.admin_view(self.connect_view),
-                name=f"{prefix}_connect",
-            ),
-            path(
-                "<int:org_id>/test/",
-                self.admin_site.admin_view(self.test_view),
-                name=f"{prefix}_test",
-            ),
+            self.admin_path("<int:org_id>/connect/", self.connect_view, "connect"),
+            self.admin_path("<int:org_id>/test/", self.test_view, "test"),
         ]
         return own + super().get_urls()
 
@@ -736,18 +734,9 @@ class TemplateAdmin(BaseAdmin[Template]):
         return [item for item in fieldsets if item[0] != "Field pickers"]
 
     def get_urls(self) -> list[URLPattern]:
-        prefix = f"{self.opts.app_label}_{self.opts.model_name}"
         own = [
-            path(
-                "import/",
-                self.admin_site.admin_view(self.import_view),
-                name=f"{prefix}_import",
-            ),
-            path(
-                "describe/",
-                self.admin_site.admin_view(self.describe_view),
-                name=f"{prefix}_describe",
-            ),
+            self.admin_path("import/", self.import_view, "import"),
+            self.admin_path("describe/", self.describe_view, "describe"),
         ]
         return own + super().get_urls()
 
