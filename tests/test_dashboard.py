@@ -12,6 +12,7 @@ from django.test import Client
 from django.urls import reverse
 
 from migrations_app.models import (
+    AuditEvent,
     IssueKind,
     Org,
     RecordIssue,
@@ -115,6 +116,8 @@ def test_launch_saves_the_run_and_enqueues_it_after_commit(
         callback()
     assert enqueued == [run.pk]
     assert (run.strategy, run.dry_run, run.status) == ("veid", False, "queued")
+    event = AuditEvent.objects.get(action="run_launched")
+    assert (event.run_id, event.actor.get_username()) == (run.pk, "admin")  # type: ignore[union-attr]
 
 
 def test_the_dry_run_button_launches_a_dry_run(
@@ -313,6 +316,7 @@ def test_cancel_a_queued_run_at_once_and_a_running_one_between_pages(
     running.refresh_from_db()
     assert running.status == Run.Status.RUNNING
     assert running.cancel_requested_at is not None
+    assert AuditEvent.objects.filter(action="run_cancelled").count() == 2
 
 
 def test_resume_queues_an_interrupted_run_again(
@@ -340,6 +344,7 @@ def test_resume_queues_an_interrupted_run_again(
     run.refresh_from_db()
     assert response.status_code == 302
     assert (run.status, run.error, enqueued) == (Run.Status.QUEUED, "", [run.pk])
+    assert AuditEvent.objects.filter(action="run_resumed", run=run).exists()
 
 
 def test_resuming_a_run_that_is_not_interrupted_says_why(

@@ -119,7 +119,7 @@ def allowance_exhausted(error: Exception, orgs: list[Org]) -> Org | None:
     for org in orgs:
         if cause.message.startswith(f"{org.name}:"):
             return org
-    return orgs[-1]
+    return orgs[-1]  # unnamed: the target, where most of a run's calls go
 
 
 def allowance_refusal(*, org: Org, usage: ApiUsage | None) -> AllowancePause:
@@ -128,7 +128,7 @@ def allowance_refusal(*, org: Org, usage: ApiUsage | None) -> AllowancePause:
     return AllowancePause(
         org=org,
         needed=None,
-        left=usage.remaining or 0 if usage else 0,
+        left=(usage.remaining or 0) if usage else 0,
         reserve=reserve_calls(org, allowance),
         what="the run",
     )

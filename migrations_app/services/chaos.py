@@ -111,7 +111,8 @@ class ChaosStats:
     rounds: int = 0
     runs: int = 0
     kills: int = 0
-    kills_idle: int = 0
+    # Kill moments when no worker was running a job: not counted as kills.
+    kills_missed: int = 0
     kills_after_write: int = 0
     emulator_exits: int = 0
     db_restarts: int = 0
@@ -370,11 +371,13 @@ class Experiment:
         return self.kill_kinds[self.stats.kills]
 
     def _kill(self, kind: str) -> None:
+        """kill -9 the worker running the migration; a kill point counts only if
+        one was running it (the attempt may have just ended): else it moves on."""
         assert self.pool is not None
-        busy = self.pool.kill_busy(self.rng)
+        if not self.pool.kill_busy(self.rng):
+            self.stats.kills_missed += 1
+            return
         self.stats.kills += 1
-        if not busy:
-            self.stats.kills_idle += 1
         if kind == "after_write":
             self.stats.kills_after_write += 1
         self.say(f"kill {self.stats.kills}/{self.config.kills} ({kind})")

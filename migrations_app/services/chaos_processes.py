@@ -153,14 +153,13 @@ class WorkerPool:
         return started
 
     def kill_busy(self, rng: random.Random) -> bool:
-        """kill -9 a worker that is running a job (its work horse too), as an
-        out-of-memory kill would; True if a busy one was found."""
+        """kill -9 a worker that is running a job, and its work horse, as an
+        out-of-memory kill would; False (nothing killed) if none is busy."""
         busy = [p for p in self.processes if p.poll() is None and _children(p.pid)]
-        victims = busy or [p for p in self.processes if p.poll() is None]
-        if not victims:
+        if not busy:
             return False
-        kill_tree(rng.choice(victims))
-        return bool(busy)
+        kill_tree(rng.choice(busy))
+        return True
 
     def stop_all(self) -> None:
         for process in self.processes:

@@ -180,7 +180,7 @@ def run_launch(**arguments: Any) -> Run:
         run = run_create(**arguments)
         event_record(
             actor=arguments.get("requested_by"),
-            action="run launched",
+            action="run_launched",
             run=run,
             org=run.target_org,
             details={"strategy": run.strategy, "dry_run": run.dry_run},
@@ -451,7 +451,7 @@ def run_cancel(*, run: Run, user: User | None = None) -> Run:
                 raise MigrationError(
                     f"Run {run.pk} has already ended; nothing to cancel"
                 )
-        event_record(actor=user, action="run cancelled", run=run, org=run.target_org)
+        event_record(actor=user, action="run_cancelled", run=run, org=run.target_org)
     run.refresh_from_db()
     return run
 
@@ -472,7 +472,7 @@ def run_resume(*, run: Run, user: User | None = None) -> Run:
                 f"Run {run.pk} is {run.get_status_display().lower()}; only an "
                 "interrupted run can be resumed"
             )
-        event_record(actor=user, action="run resumed", run=run, org=run.target_org)
+        event_record(actor=user, action="run_resumed", run=run, org=run.target_org)
         transaction.on_commit(lambda: _enqueue(run.pk))
     run.refresh_from_db()
     return run

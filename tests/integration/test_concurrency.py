@@ -107,7 +107,7 @@ def test_many_runs_on_overlapping_pairs_never_share_a_pair_and_all_finish(
     assert all(not overlapping(spans) for spans in spans_by_pair.values()), (
         spans_by_pair
     )
-    # And the workers did work in parallel, on different pairs: the proof means
+    # And the workers did run in parallel, on different pairs: the proof means
     # something.
-    every_span = [span for spans in spans_by_pair.values() for span in spans]
-    assert overlapping(every_span), "no two runs ever wrote at the same time"
+    every_attempt = [span for spans in by_pair.values() for span in spans]
+    assert overlapping(every_attempt), "no two runs ever ran at the same time"

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.db import OperationalError
 from django.test import Client
 from django.urls import reverse
 from pytest_django import Settings
@@ -22,6 +24,7 @@ from migrations_app.models import (
     WriteJournal,
 )
 from migrations_app.selectors import run_result
+from migrations_app.services import batches
 from migrations_app.services.allowance import run_wake_waiting
 from migrations_app.services.leases import run_auto_resume
 from migrations_app.services.runs import run_claim, run_create, run_execute
@@ -296,3 +299,39 @@ def test_an_allowance_spent_by_others_mid_run_pauses_instead_of_failing(
     done = run_result(run=run_execute(run_id=run.pk))
     assert done["status"] == Run.Status.SUCCEEDED, done
     assert sum(target_emails(orgs).values()) == 450
+
+
+# A lost database connection ---------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_database_lost_mid_batch_ends_in_a_clean_interrupt_and_resume(
+    orgs: OrgPair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seed(orgs, 450)
+    record = batches._record
+    calls = {"n": 0}
+
+    def lose_the_database(*args: Any, **kwargs: Any) -> None:
+        calls["n"] += 1
+        if calls["n"] == 2:  # the second batch was written to Salesforce, then...
+            raise OperationalError("server closed the connection unexpectedly")
+        record(*args, **kwargs)
+
+    monkeypatch.setattr(batches, "_record", lose_the_database)
+    first = run_execute(run_id=launch(orgs).pk)
+
+    assert first.status == Run.Status.INTERRUPTED
+    assert first.interrupt_cause == InterruptCause.DATABASE
+    assert "nothing was half-recorded" in first.error
+    assert first.inserted == 200  # the first batch, recorded whole; not the second
+    assert WriteJournal.objects.filter(state=WriteJournal.State.IN_DOUBT).count() == 1
+
+    monkeypatch.setattr(batches, "_record", record)
+    assert run_auto_resume() == [first.pk]
+    done = run_execute(run_id=first.pk)
+
+    assert done.status == Run.Status.SUCCEEDED, done.error
+    assert done.inserted == 450
+    assert sum(target_emails(orgs).values()) == 450
+    assert RecordMapping.objects.count() == 450

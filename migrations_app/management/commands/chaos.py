@@ -74,8 +74,8 @@ class Command(DataMigratorCommand):
         stats = report.stats
         self.stdout.write(
             f"Chaos: {stats.kills} kills ({stats.kills_after_write} between "
-            f"Salesforce's answer and the database commit, {stats.kills_idle} of an "
-            f"idle worker), fault rate {report.config.fault_rate:.0%}, "
+            f"Salesforce's answer and the database commit; {stats.kills_missed} "
+            f"moments found no busy worker), fault rate {report.config.fault_rate:.0%}, "
             f"{stats.db_restarts} PostgreSQL and {stats.redis_restarts} Redis restarts "
             f"({stats.redis_lost_queued} with a queued run), {stats.rounds} rounds in "
             f"{stats.seconds:.0f}s"
