@@ -53,6 +53,13 @@ def admin_client(staff_user: User) -> Client:
     return client
 
 
+def _queued_run(pair: tuple[Org, Org], template: Template) -> Run:
+    source, target = pair
+    return run_create(
+        template=template, source_org=source, target_org=target, strategy="veid"
+    )
+
+
 def _launch_data(
     template: Template, source: Org, target: Org, **extra: str
 ) -> dict[str, str]:
@@ -212,10 +219,7 @@ def test_a_user_without_the_launch_permission_cannot_launch(
 def test_run_page_shows_counts_and_a_live_progress_part(
     admin_client: Client, connected_pair: tuple[Org, Org], template: Template
 ) -> None:
-    source, target = connected_pair
-    run = run_create(
-        template=template, source_org=source, target_org=target, strategy="veid"
-    )
+    run = _queued_run(connected_pair, template)
     run.object_stats.update(selected=40, inserted=30, unchanged=10, expected=80)
     Run.objects.filter(pk=run.pk).update(selected=40, inserted=30, unchanged=10)
 
@@ -230,10 +234,7 @@ def test_run_page_shows_counts_and_a_live_progress_part(
 def test_the_progress_part_says_when_the_run_ended(
     admin_client: Client, connected_pair: tuple[Org, Org], template: Template
 ) -> None:
-    source, target = connected_pair
-    run = run_create(
-        template=template, source_org=source, target_org=target, strategy="veid"
-    )
+    run = _queued_run(connected_pair, template)
     Run.objects.filter(pk=run.pk).update(status=Run.Status.SUCCEEDED)
 
     part = admin_client.get(
@@ -252,10 +253,7 @@ def _csv(response: object) -> list[list[str]]:
 def test_result_files_list_what_was_written_and_what_failed(
     admin_client: Client, connected_pair: tuple[Org, Org], template: Template
 ) -> None:
-    source, target = connected_pair
-    run = run_create(
-        template=template, source_org=source, target_org=target, strategy="veid"
-    )
+    run = _queued_run(connected_pair, template)
     RecordResult.objects.create(
         run=run,
         sobject="Contact",
@@ -300,17 +298,12 @@ def test_result_files_list_what_was_written_and_what_failed(
 def test_cancel_a_queued_run_at_once_and_a_running_one_between_pages(
     admin_client: Client, connected_pair: tuple[Org, Org], template: Template
 ) -> None:
-    source, target = connected_pair
-    queued = run_create(
-        template=template, source_org=source, target_org=target, strategy="veid"
-    )
+    queued = _queued_run(connected_pair, template)
     admin_client.post(reverse("migrations_app:run-cancel", args=[queued.pk]))
     queued.refresh_from_db()
     assert queued.status == Run.Status.CANCELLED
 
-    running = run_create(
-        template=template, source_org=source, target_org=target, strategy="veid"
-    )
+    running = _queued_run(connected_pair, template)
     run_claim(run_id=running.pk)
     admin_client.post(reverse("migrations_app:run-cancel", args=[running.pk]))
     running.refresh_from_db()
@@ -326,14 +319,11 @@ def test_resume_queues_an_interrupted_run_again(
     monkeypatch: pytest.MonkeyPatch,
     django_capture_on_commit_callbacks: pytest.FixtureRequest,
 ) -> None:
-    source, target = connected_pair
     enqueued: list[int] = []
     monkeypatch.setattr(
         "migrations_app.jobs.enqueue_run", lambda *, run_id: enqueued.append(run_id)
     )
-    run = run_create(
-        template=template, source_org=source, target_org=target, strategy="veid"
-    )
+    run = _queued_run(connected_pair, template)
     Run.objects.filter(pk=run.pk).update(status=Run.Status.INTERRUPTED, error="lost")
 
     with django_capture_on_commit_callbacks(execute=True):  # type: ignore[operator]
@@ -350,10 +340,7 @@ def test_resume_queues_an_interrupted_run_again(
 def test_resuming_a_run_that_is_not_interrupted_says_why(
     admin_client: Client, connected_pair: tuple[Org, Org], template: Template
 ) -> None:
-    source, target = connected_pair
-    run = run_create(
-        template=template, source_org=source, target_org=target, strategy="veid"
-    )
+    run = _queued_run(connected_pair, template)
     Run.objects.filter(pk=run.pk).update(status=Run.Status.SUCCEEDED)
 
     response = admin_client.post(
@@ -385,10 +372,7 @@ def test_run_list_filters_ignore_bad_values(admin_client: Client, query: str) ->
 def test_run_issues_can_be_filtered(
     admin_client: Client, connected_pair: tuple[Org, Org], template: Template
 ) -> None:
-    source, target = connected_pair
-    run = run_create(
-        template=template, source_org=source, target_org=target, strategy="veid"
-    )
+    run = _queued_run(connected_pair, template)
     for code in ("A_CODE", "B_CODE"):
         RecordIssue.objects.create(
             run=run, sobject="Contact", error_code=code, message=f"{code} happened"
@@ -406,9 +390,7 @@ def test_org_pair_page_charts_the_runs(
     admin_client: Client, connected_pair: tuple[Org, Org], template: Template
 ) -> None:
     source, target = connected_pair
-    run = run_create(
-        template=template, source_org=source, target_org=target, strategy="veid"
-    )
+    run = _queued_run(connected_pair, template)
     Run.objects.filter(pk=run.pk).update(inserted=7, updated=3)
 
     page = admin_client.get(
