@@ -711,8 +711,8 @@ def seed(emulator: EmulatorHandle, records: int, *, demo: bool) -> int:
 
 def size_caveats(records: int, *, bulk: bool) -> list[str]:
     """Memory legitimately grows with N until N/4 fills a page or batch."""
-    from migrations_app.services.batches import BULK_BATCH_SIZE
-    from migrations_app.services.runs import PAGE_SIZE
+    from migrations_app.engine.pages import BULK_JOB_SIZE as BULK_BATCH_SIZE
+    from migrations_app.engine.pages import PAGE_SIZE
 
     sizes = {"rest": ("REST page", PAGE_SIZE)}
     if bulk:

@@ -16,6 +16,7 @@ from django.db.models.functions import Length
 from django.utils import timezone
 
 from migrations_app.crypto import decrypt_json, encrypt_json
+from migrations_app.engine.strategy import Strategy
 
 SALESFORCE_ID_LENGTH = 18
 
@@ -119,7 +120,7 @@ class TimestampedModel(models.Model):
 
 
 def status_constraint(
-    model_name: str, field: str, choices: type[models.TextChoices]
+    model_name: str, field: str, choices: type[models.TextChoices] | type[Strategy]
 ) -> models.CheckConstraint:
     return models.CheckConstraint(
         condition=Q(**{f"{field}__in": choices.values}),
@@ -325,12 +326,6 @@ class OutcomeCounts(models.Model):
 
     def outcome_counts(self) -> dict[str, int]:
         return {outcome: getattr(self, outcome) for outcome in self.OUTCOMES}
-
-
-class Strategy(models.TextChoices):
-    NONE = "none", "None: insert everything"
-    VEID = "veid", "VEID: mapping table"
-    VEID_MATCH = "veid_match", "VEID + match existing target records"
 
 
 class Run(TimestampedModel, OutcomeCounts):

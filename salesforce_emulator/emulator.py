@@ -252,6 +252,7 @@ class Emulator:
             App(self),
             server_context(self.tls),
             verbose=self.verbose,
+            clock=self.clock.time,
         )
         server.on_exit = self._flush_all
         self._server = server

@@ -7,8 +7,9 @@
 - ``ContentDocument`` cannot be inserted through the API.
 - ``ContentDocumentLink``: one link per document and record (a second is
   DUPLICATE_VALUE); the owner's link cannot be deleted.
-- ``Attachment`` (polymorphic ``ParentId``) and ``Document`` (in a ``Folder``) carry a
-  ``Body``.
+- ``Attachment`` (polymorphic ``ParentId``) and ``Document`` (in a ``Folder``, or a
+  user's personal folder: ``FolderId`` is the user's id) carry a ``Body``, which an
+  update can replace (with the same limits).
 - Blob content comes as base64 in JSON (at most 37.5 MB) or as the binary part of a
   multipart request (2 GB for ContentVersion, 500 MB for the others, 25 MB for an
   attachment, 5 MB for a document), and downloads from
@@ -65,16 +66,19 @@ class Hooks:
 
     before_insert: Callable[[Writer, Record], None] | None = None
     after_insert: Callable[[Writer, Record], None] | None = None
+    # The updated record and the values given, before it is stored.
+    before_update: Callable[[Writer, Record, Mapping[str, Any]], None] | None = None
     before_delete: Callable[[Writer, Record], None] | None = None
 
 
-def _blob(name: str) -> FieldDef:
+def _blob(name: str, *, updateable: bool = False) -> FieldDef:
+    """A blob field; a ContentVersion's content is fixed, a Body can be replaced."""
     return FieldDef(
         name=name,
         type="base64",
         label=name,
         nillable=False,
-        **CREATE_ONLY,
+        updateable=updateable,
     )
 
 
@@ -222,7 +226,7 @@ def attachment() -> ObjectDef:
                 **CREATE_ONLY,
             ),
             text("Name", 255, label="File Name", nillable=False, name_field=True),
-            _blob("Body"),
+            _blob("Body", updateable=True),
             _size("BodyLength", "Body Length"),
             text("ContentType", 120),
             text("Description", 500, type="textarea"),
@@ -275,7 +279,7 @@ def document() -> ObjectDef:
             ),
             text("Name", 255, label="Document Name", nillable=False, name_field=True),
             text("DeveloperName", 80, nillable=False, unique=True),
-            _blob("Body"),
+            _blob("Body", updateable=True),
             _size("BodyLength", "Body Length"),
             text("ContentType", 120),
             text("Type", 40, label="File Extension"),
@@ -507,6 +511,25 @@ def _body_hook(limit_of: Callable[[Org], int], code: str) -> Callable[..., None]
     return before_insert
 
 
+def _body_update_hook(insert_hook: Callable[..., None]) -> Callable[..., None]:
+    """An update that gives a new Body replaces the content, with its limits."""
+
+    def before_update(
+        writer: Writer, record: Record, values: Mapping[str, Any]
+    ) -> None:
+        if "Body" in values:
+            insert_hook(writer, record)
+
+    return before_update
+
+
+def _body_hooks(limit_of: Callable[[Org], int], code: str) -> Hooks:
+    before_insert = _body_hook(limit_of, code)
+    return Hooks(
+        before_insert=before_insert, before_update=_body_update_hook(before_insert)
+    )
+
+
 HOOKS: dict[str, Hooks] = {
     "contentversion": Hooks(
         before_insert=_version_before_insert, after_insert=_version_after_insert
@@ -515,15 +538,11 @@ HOOKS: dict[str, Hooks] = {
     "contentdocumentlink": Hooks(
         before_insert=_link_before_insert, before_delete=_link_before_delete
     ),
-    "attachment": Hooks(
-        before_insert=_body_hook(
-            lambda org: org.file_limits.attachment, "MAXIMUM_SIZE_OF_ATTACHMENT"
-        )
+    "attachment": _body_hooks(
+        lambda org: org.file_limits.attachment, "MAXIMUM_SIZE_OF_ATTACHMENT"
     ),
-    "document": Hooks(
-        before_insert=_body_hook(
-            lambda org: org.file_limits.document, "MAXIMUM_SIZE_OF_DOCUMENT"
-        )
+    "document": _body_hooks(
+        lambda org: org.file_limits.document, "MAXIMUM_SIZE_OF_DOCUMENT"
     ),
 }
 

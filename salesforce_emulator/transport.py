@@ -15,6 +15,7 @@ import socket
 import ssl
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -206,7 +207,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
             reason = ""
         lines = [
             f"HTTP/1.1 {response.status} {reason}",
-            f"Date: {self.date_time_string()}",
+            f"Date: {self.date_time_string(self.server.clock())}",
             f"Server: {self.server_version}",
         ]
         if response.content_type:
@@ -242,9 +243,13 @@ class EmulatorServer(ThreadingHTTPServer):
         app: Handler,
         context: ssl.SSLContext | None,
         verbose: bool = False,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.app = app
         self.verbose = verbose
+        # The Date header follows the emulated org's clock, as Salesforce's follows
+        # its own: clients read the org's time from it.
+        self.clock = clock
         self._connections: set[socket.socket] = set()
         self._conn_lock = threading.Lock()
         self.on_exit: Callable[[], None] | None = None

@@ -251,6 +251,8 @@ class Writer:
         record["LastModifiedById"] = user_id
         self._check_unique(record, old)
         self._check_rules(record)
+        if self.hooks and self.hooks.before_update:
+            self.hooks.before_update(self, record, values)
         self.org.store.put(self.table, record)
         return str(record["Id"])
 

@@ -1,21 +1,31 @@
-"""Files that follow their records: what to do with each one. Pure, no I/O.
+"""Files that follow their records, and Documents: what to do with each one. Pure,
+no I/O.
 
 A source file is the latest ContentVersion of a ContentDocument. Its document maps to
 a target document through the mapping table (sObject "ContentDocument"), whose
 values hash holds the checksum (MD5) of the content last sent. So a repeat run
 uploads nothing for an unchanged file, and a changed one becomes a new version of the
 mapped target document instead of a second document.
+
+A Document (the older kind, in a folder) maps through the mapping table too (sObject
+"Document"); having no checksum, its size and SystemModstamp tell a change, and a
+changed one is updated in place. Its folder maps to the target folder of the same
+DeveloperName (or Name); a user's personal folder (a user id) to the mapped user.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 FILE_OBJECT = "ContentDocument"
+DOCUMENT_OBJECT = "Document"
 USER_PREFIX = "005"
+# A Document's Body is at most 5 MB through the API.
+DOCUMENT_MAX_BYTES = 5 * 1024**2
 # Salesforce's limits: a ContentVersion takes up to 2 GB through a multipart insert,
 # and a JSON (base64) insert at most 37.5 MB of content.
 CONTENT_VERSION_MAX_BYTES = 2 * 1024**3
@@ -171,3 +181,132 @@ def plan_links(
             }
         )
     return LinkPlan(create, missing)
+
+
+# -- Documents -------------------------------------------------------------------------
+
+# Fields a Document migration always reads, besides the template's.
+DOCUMENT_READ_FIELDS = (
+    "Id",
+    "Name",
+    "DeveloperName",
+    "FolderId",
+    "Body",
+    "BodyLength",
+    "SystemModstamp",
+)
+# Fields sent apart from the template's plain values: the content and the folder.
+DOCUMENT_SPECIAL_FIELDS = frozenset({"id", "body", "bodylength", "folderid"})
+
+
+def body_stamp(row: Mapping[str, Any]) -> str:
+    """What changes when a Body record (Attachment, Document) changes: it has no
+    checksum of its own, so its size and SystemModstamp."""
+    text = f"{row.get('BodyLength')}:{row.get('SystemModstamp')}"
+    return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
+
+
+@dataclass(frozen=True)
+class SourceDocument:
+    """A source Document: where its Body is, its folder and the values to copy."""
+
+    id: str
+    name: str
+    developer_name: str
+    folder_id: str
+    size: int
+    stamp: str
+    body_path: str
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> SourceDocument:
+        return cls(
+            id=row["Id"],
+            name=row.get("Name") or "",
+            developer_name=row.get("DeveloperName") or "",
+            folder_id=row.get("FolderId") or "",
+            size=int(row.get("BodyLength") or 0),
+            stamp=body_stamp(row),
+            body_path=row.get("Body") or "",
+        )
+
+
+def document_values(row: Mapping[str, Any], fields: Iterable[str]) -> dict[str, Any]:
+    """The template's plain fields of a Document row (not its Body nor its folder)."""
+    return {
+        name: row.get(name)
+        for name in fields
+        if name.lower() not in DOCUMENT_SPECIAL_FIELDS
+    }
+
+
+def decide_body(
+    size: int,
+    stamp: str,
+    *,
+    target_id: str | None,
+    recorded_stamp: str | None,
+    limits: FileLimits,
+) -> FileDecision:
+    """Upload, update in place (VERSION), leave alone, or refuse one Body record."""
+    if size > limits.max_bytes:
+        return FileDecision(FileAction.TOO_LARGE, target_id)
+    inline = size <= min(limits.inline_max_bytes, JSON_BASE64_MAX_BYTES)
+    if target_id is None:
+        return FileDecision(FileAction.UPLOAD, None, inline)
+    if recorded_stamp == stamp:
+        return FileDecision(FileAction.UNCHANGED, target_id)
+    return FileDecision(FileAction.VERSION, target_id, inline=True)
+
+
+def document_too_large_message(document: SourceDocument, limits: FileLimits) -> str:
+    return (
+        f"Document {document.name!r} is {document.size} bytes; Salesforce takes "
+        f"documents of at most {limits.max_bytes} bytes, so it was not copied"
+    )
+
+
+def map_folders(
+    source: Iterable[Mapping[str, Any]], target: Iterable[Mapping[str, Any]]
+) -> dict[str, str]:
+    """Source folder id -> target folder id, by DeveloperName, else by Name."""
+    targets = list(target)
+    by_developer_name = {
+        row["DeveloperName"]: row["Id"] for row in targets if row.get("DeveloperName")
+    }
+    by_name = {row["Name"]: row["Id"] for row in targets if row.get("Name")}
+    found: dict[str, str] = {}
+    for row in source:
+        target_id = by_developer_name.get(row.get("DeveloperName") or "")
+        target_id = target_id or by_name.get(row.get("Name") or "")
+        if target_id:
+            found[row["Id"]] = target_id
+    return found
+
+
+def target_folder(
+    folder_id: str,
+    *,
+    folders: Mapping[str, str],
+    users: Mapping[str, str],
+    fallback_user: str | None = None,
+) -> str | None:
+    """The target folder of a document: a mapped folder, or a mapped user's personal
+    folder (an unmapped user's goes to the run's fallback owner, if it has one)."""
+    if folder_id.startswith(USER_PREFIX):
+        return users.get(folder_id) or fallback_user
+    return folders.get(folder_id)
+
+
+def folder_missing_message(document: SourceDocument, folder_name: str) -> str:
+    if document.folder_id.startswith(USER_PREFIX):
+        return (
+            f"Document {document.name!r} is in the personal folder of user "
+            f"{document.folder_id}, who has no user in the target org; it was not "
+            "copied"
+        )
+    return (
+        f"Document {document.name!r} is in folder {folder_name!r}, which the "
+        "target org has no folder of the same DeveloperName or Name for; create "
+        "that folder in the target org, then run again"
+    )

@@ -4,13 +4,39 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import StrEnum
+from enum import EnumType, StrEnum
 
 
-class Strategy(StrEnum):
+class _Choices(EnumType):
+    """``values`` and ``choices`` on the class, as Django's TextChoices has them, so
+    that models and forms use this one type without the engine importing Django."""
+
+    @property
+    def values(cls) -> list[str]:
+        return [member.value for member in cls]  # type: ignore[var-annotated]
+
+    @property
+    def choices(cls) -> list[tuple[str, str]]:
+        return [(member.value, member.label) for member in cls]  # type: ignore[var-annotated]
+
+
+class Strategy(StrEnum, metaclass=_Choices):
+    """The record-mapping strategy of a run (DESIGN.md): the one type for it."""
+
     NONE = "none"
     VEID = "veid"
     VEID_MATCH = "veid_match"
+
+    @property
+    def label(self) -> str:
+        return STRATEGY_LABELS[self]
+
+
+STRATEGY_LABELS = {
+    Strategy.NONE: "None: insert everything",
+    Strategy.VEID: "VEID: mapping table",
+    Strategy.VEID_MATCH: "VEID + match existing target records",
+}
 
 
 class Action(StrEnum):

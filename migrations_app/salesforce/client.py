@@ -8,12 +8,14 @@ call), counts every HTTP call it makes, reads the org's remaining daily allowanc
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from email.utils import parsedate_to_datetime
 from functools import partial
 from typing import Any, Protocol, TypedDict, TypeVar
 
@@ -79,6 +81,9 @@ class ApiUsage:
     calls: int = 0
     used: int | None = None
     allowance: int | None = None
+    # The org's own time, from the Date header of its last answer: repeat runs anchor
+    # "changed since" on it, so a skewed clock on this server cannot hide a change.
+    server_time: datetime | None = None
 
     @property
     def remaining(self) -> int | None:
@@ -162,6 +167,10 @@ def _usage_hook(usage: ApiUsage) -> Callable[..., None]:
         # identity URL do not.
         if "/services/data/" in response.url:
             usage.calls += 1
+        date = response.headers.get("Date")
+        if date:
+            with contextlib.suppress(TypeError, ValueError):
+                usage.server_time = parsedate_to_datetime(date)
         match = LIMIT_INFO.match(response.headers.get("Sforce-Limit-Info", ""))
         if match:
             usage.used, usage.allowance = int(match.group(1)), int(match.group(2))

@@ -1,7 +1,8 @@
-"""One page of source records: decide, write, record.
+"""One page of source records: read what the decisions need, send, record.
 
-The engine decides; this module fetches what the decisions need (mappings, matches),
-sends the writes in full calls and records each call's results in one transaction.
+The engine decides the whole page (engine/pages.py); this module reads the page's
+mappings, match-key candidates and same-Id hits, sends the decided writes in full calls
+and records each call's results in one transaction (DESIGN invariants 3 and 6).
 """
 
 from __future__ import annotations
@@ -14,15 +15,18 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from migrations_app.engine import soql
-from migrations_app.engine.planning import RECORD_TYPE_OBJECT, USER_OBJECT, ObjectPlan
-from migrations_app.engine.records import (
-    build_payload,
-    match_key_value,
-    same_values,
-    values_hash,
+from migrations_app.engine import pages, soql
+from migrations_app.engine.pages import (
+    COLLECTION_SIZE,
+    IssueData,
+    KnownMapping,
+    PageDecision,
+    PageFacts,
+    Write,
 )
-from migrations_app.engine.strategy import Action, Decision, Mapped, Strategy, decide
+from migrations_app.engine.planning import ObjectPlan
+from migrations_app.engine.records import build_payload, match_key_value, same_values
+from migrations_app.engine.strategy import Action, Decision, Strategy
 from migrations_app.models import (
     IssueKind,
     MappingStatus,
@@ -35,78 +39,46 @@ from migrations_app.models import (
 )
 from migrations_app.salesforce.client import FieldError, SaveResult
 from migrations_app.salesforce.errors import SalesforceError, is_retryable
-from migrations_app.services import journal
+from migrations_app.services import journal, rows
 from migrations_app.services.before_images import before_images_keep
-from migrations_app.services.context import (
-    RunContext,
-    add_counts,
-    chunked,
-    record_issue,
-)
+from migrations_app.services.context import RunContext, add_counts, chunked
 from migrations_app.services.same_id import same_id_matches
 
 # Codes an update gets when its target record is gone; checked against the target.
 GONE_CODES = frozenset(
     {"ENTITY_IS_DELETED", "INVALID_CROSS_REFERENCE_KEY", "NOT_FOUND"}
 )
-# Outdated reasons that fail a record as TARGET_DELETED rather than MAPPING_OUTDATED.
-TARGET_GONE_REASONS = frozenset(
-    {OutdatedReason.TARGET_DELETED, OutdatedReason.TARGET_IN_RECYCLE_BIN}
-)
 # Stands for "the parent would have been inserted" in a dry run.
 DRY_RUN_ID = "(would be inserted)"
-MATCH_QUERY_CHUNK = 200
-COLLECTION_BATCH_SIZE = 200
-# Above BULK_WRITE_THRESHOLD records, a batch is one Bulk API 2.0 job of this many.
-BULK_BATCH_SIZE = 10_000
 
-Known = dict[str, RecordMapping]
-
-
-@dataclass
-class Prepared:
-    source_id: str
-    decision: Decision
-    values: dict[str, Any]
-    mapping: RecordMapping | None = None
-
-    @property
-    def hash(self) -> str:
-        return values_hash(self.values)
+Known = dict[str, KnownMapping]
+Writer = Callable[[str, Sequence[dict[str, Any]]], list[SaveResult]]
 
 
 @dataclass
 class BatchResult:
-    """Everything a batch records in its closing transaction."""
+    """Everything a batch records in its closing transaction, as plain rows."""
 
     counts: Counter[str] = field(default_factory=Counter)
-    issues: list[RecordIssue] = field(default_factory=list)
-    new_mappings: list[RecordMapping] = field(default_factory=list)
-    written: list[Prepared] = field(default_factory=list)
-    gone: list[Prepared] = field(default_factory=list)
-    results: list[RecordResult] = field(default_factory=list)
+    issues: list[IssueData] = field(default_factory=list)
+    mappings: list[rows.MappingRow] = field(default_factory=list)
+    results: list[rows.ResultRow] = field(default_factory=list)
+    # Mapping pk -> the hash of the values just written over its target.
+    rewritten: dict[int, str] = field(default_factory=dict)
+    # Mapping pks whose target record turned out to be deleted.
+    gone: list[int] = field(default_factory=list)
 
-    def add_result(
-        self,
-        context: RunContext,
-        plan: ObjectPlan,
-        prepared: Prepared,
-        target_id: str,
-        action: str,
+    def add_written(
+        self, sobject: str, write: Write, target_id: str, action: str
     ) -> None:
         """Count a record written to the target, and keep it for the success file."""
         self.counts[action] += 1
-        self.results.append(
-            RecordResult(
-                run=context.run,
-                sobject=plan.sobject,
-                source_id=prepared.source_id,
-                target_id=target_id,
-                action=action,
-            )
-        )
+        self.results.append((sobject, write.source_id, target_id, action))
 
-    def add_issue(self, issue: RecordIssue) -> None:
+    def add_mapping(self, sobject: str, write: Write, target_id: str) -> None:
+        self.mappings.append((sobject, write.source_id, target_id, write.hash))
+
+    def add_issue(self, issue: IssueData) -> None:
         """Record an issue; a failed or ambiguous one also counts as that outcome."""
         self.issues.append(issue)
         if issue.kind != IssueKind.WARNING:
@@ -116,18 +88,42 @@ class BatchResult:
 def load_mappings(
     context: RunContext, plan: ObjectPlan, page: Sequence[dict[str, Any]]
 ) -> Known:
-    """The mappings of a page's records and of their parents, in one query."""
+    """The mappings of a page's records and of their parents, as plain rows.
+
+    One query per sObject, each filtering on exactly the columns of the mapping
+    table's unique index (org pair, sObject, source id): with millions of mappings a
+    lookup is an index probe per id, never a scan.
+    """
     if context.strategy is Strategy.NONE:
         return {}
-    ids = {record["Id"] for record in page}
-    for record in page:
-        ids.update(record[name] for name in plan.references if record.get(name))
-    rows = RecordMapping.objects.filter(
-        source_org=context.run.source_org_id,
-        target_org=context.run.target_org_id,
-        source_id__in=ids,
-    )
-    return {row.source_id: row for row in rows}
+    known: Known = {}
+    run = context.run
+    for sobject, ids in pages.lookup_ids_by_object(plan, page).items():
+        found = RecordMapping.objects.filter(
+            source_org=run.source_org_id,
+            target_org=run.target_org_id,
+            sobject=sobject,
+            source_id__in=sorted(ids),
+        ).values_list(
+            "pk",
+            "source_id",
+            "target_id",
+            "status",
+            "values_hash",
+            "outdated_reason_code",
+            "outdated_reason",
+        )
+        for pk, source_id, target_id, status, hash_, code, reason in found:
+            known[source_id] = KnownMapping(
+                pk,
+                source_id,
+                target_id,
+                status == MappingStatus.ACTIVE,
+                hash_,
+                code,
+                reason,
+            )
+    return known
 
 
 def process_page(
@@ -140,53 +136,60 @@ def process_page(
     write_size: int,
     checkpoint: dict[str, Any],
 ) -> None:
-    """Decide for every record of a page, then write in chunks of ``write_size``.
+    """Decide a whole page (engine), then write it in chunks of ``write_size``.
 
     Deciding a whole page first lets the writes go out full: a repeat run where a few
     records changed here and there sends a few full calls, not many small ones. The
     page's own counts are recorded last, with its checkpoint, so a run resumed after
     a crash mid-page counts each record once.
     """
-    decided = BatchResult(counts=Counter(selected=len(records)))
     done = _recorded_before_resume(context, plan, records)
     pending = [record for record in records if record["Id"] not in done]
+    decided = pages.decide_page(
+        plan, pending, _page_facts(context, plan, pending, known, defer_self)
+    )
+    context.owner_fallbacks[plan.sobject] += decided.owner_fallbacks
+    page = BatchResult(counts=decided.counts(), issues=list(decided.issues))
+    page.counts["selected"] = len(records)
+    if context.run.dry_run:
+        _count_dry_run(context, plan, decided, page)
+    else:
+        _adopt_as_is(context, plan, decided.adopted_as_is, page)
+        for chunk in chunked(decided.inserts, write_size):
+            _write_inserts(context, plan, chunk)
+        for chunk in chunked(decided.updates, write_size):
+            _write_updates(context, plan, chunk)
+    _record(context, plan, page, checkpoint=checkpoint)
+
+
+def _page_facts(
+    context: RunContext,
+    plan: ObjectPlan,
+    pending: Sequence[dict[str, Any]],
+    known: Known,
+    defer_self: bool,
+) -> PageFacts:
+    """Read what the engine needs to decide ``pending``: one query of each kind."""
     same_ids = same_id_matches(context, plan, pending, known)
-    matches, contested = find_matches(
+    matches = find_matches(
         context, plan, [r for r in pending if r["Id"] not in same_ids], known
     )
-    warned = _warned_before(context, plan, pending)
-    inserts, updates = [], []
-    for record in pending:
-        prepared = _prepare_record(
-            context,
-            plan,
-            record,
-            known,
-            Candidates(
-                matches.get(record["Id"], []),
-                record["Id"] in contested,
-                same_id=record["Id"] in same_ids,
-            ),
-            decided,
-            defer_self,
-            warned,
-        )
-        if prepared is None:
-            continue
-        if prepared.decision.action is Action.INSERT:
-            inserts.append(prepared)
-        elif _unchanged(context, prepared):
-            decided.counts["unchanged"] += 1
-        else:
-            updates.append(prepared)
-    if context.run.dry_run:
-        _count_dry_run(context, plan, inserts, updates, decided)
-    else:
-        for chunk in chunked(inserts, write_size):
-            _write_inserts(context, plan, chunk)
-        for chunk in chunked(updates, write_size):
-            _write_updates(context, plan, chunk)
-    _record(context, plan, decided, checkpoint=checkpoint)
+    return PageFacts(
+        strategy=context.strategy,
+        mappings=known,
+        matches=matches.candidates,
+        contested=matches.contested,
+        candidate_values=matches.values,
+        same_ids=frozenset(same_ids),
+        warned=frozenset(_warned_before(context, plan, pending)),
+        users=context.users,
+        fallback_owner=context.fallback_owner,
+        record_types=context.record_types,
+        run_inserts=context.run_inserts,
+        secret=context.masking_key,
+        only_changed=bool(context.run.options.get("only_changed", True)),
+        defer_self=defer_self,
+    )
 
 
 def _recorded_before_resume(
@@ -216,7 +219,7 @@ def _warned_before(
     pair already reported: a warning is worth reading once, not on every run."""
     if not plan.references:
         return set()
-    rows = RecordIssue.objects.filter(
+    found = RecordIssue.objects.filter(
         sobject=plan.sobject,
         source_id__in=[record["Id"] for record in records],
         kind=IssueKind.WARNING,
@@ -224,12 +227,10 @@ def _warned_before(
         run__source_org=context.run.source_org_id,
         run__target_org=context.run.target_org_id,
     ).values_list("source_id", "fields")
-    return {(source_id, field) for source_id, fields in rows for field in fields}
+    return {(source_id, name) for source_id, names in found for name in names}
 
 
-def _write_inserts(
-    context: RunContext, plan: ObjectPlan, inserts: list[Prepared]
-) -> None:
+def _write_inserts(context: RunContext, plan: ObjectPlan, inserts: list[Write]) -> None:
     """Journal, send and record one chunk of inserts (DESIGN invariant 3).
 
     A lost answer is settled in place, as a resumed run would: the entry is
@@ -240,7 +241,7 @@ def _write_inserts(
         entry = journal.journal_open(context.run, plan.sobject, inserts)
         writer = _writer(context, "insert", len(inserts), entry)
         try:
-            saved = _send(writer, plan, [p.values for p in inserts])
+            saved = _send(writer, plan, [w.values for w in inserts])
         except journal.WriteInDoubt as doubt:
             inserts = _settle_in_place(context, plan, entry, inserts, doubt)
             continue
@@ -254,20 +255,20 @@ def _settle_in_place(
     context: RunContext,
     plan: ObjectPlan,
     entry: journal.Entry,
-    inserts: list[Prepared],
+    inserts: list[Write],
     doubt: journal.WriteInDoubt,
-) -> list[Prepared]:
+) -> list[Write]:
     """Reconcile an in-doubt entry now; return the inserts that were not created."""
     _spend_retry(context, doubt, what=f"{plan.sobject} insert")
     found = journal.journal_reconcile_entry(
         entry, target=context.target, target_user_id=context.target_user_id
     )
-    for prepared in inserts:
-        if prepared.source_id in found and not context.writes_mappings:
+    for write in inserts:
+        if write.source_id in found and not context.writes_mappings:
             context.remember_insert(
-                plan.sobject, prepared.source_id, found[prepared.source_id]
+                plan.sobject, write.source_id, found[write.source_id]
             )
-    return [p for p in inserts if p.source_id not in found]
+    return [w for w in inserts if w.source_id not in found]
 
 
 def _spend_retry(
@@ -288,14 +289,12 @@ def _spend_retry(
         context.retry.sleep(context.retry.max_seconds)
 
 
-def _write_updates(
-    context: RunContext, plan: ObjectPlan, updates: list[Prepared]
-) -> None:
+def _write_updates(context: RunContext, plan: ObjectPlan, updates: list[Write]) -> None:
     """Send and record one chunk of updates; they replay safely, so no journal."""
-    rows = [{"Id": p.decision.target_id, **p.values} for p in updates]
-    before_images_keep(context, plan, rows)
+    payload = [{"Id": w.target_id, **w.values} for w in updates]
+    before_images_keep(context, plan, payload)
     saved = _send_replayable(
-        context, _writer(context, "update", len(updates), None), plan, rows
+        context, _writer(context, "update", len(updates), None), plan, payload
     )
     result = BatchResult()
     _collect_updates(context, plan, updates, saved, result)
@@ -304,7 +303,7 @@ def _write_updates(
 
 def _send_replayable(
     context: RunContext,
-    write: Callable[[str, Sequence[dict[str, Any]]], list[SaveResult]],
+    write: Writer,
     plan: ObjectPlan,
     records: list[dict[str, Any]],
 ) -> list[SaveResult]:
@@ -317,114 +316,16 @@ def _send_replayable(
             _spend_retry(context, doubt, what=f"{plan.sobject} update")
 
 
-def _prepare_record(
-    context: RunContext,
-    plan: ObjectPlan,
-    record: dict[str, Any],
-    known: Known,
-    candidates: Candidates,
-    result: BatchResult,
-    defer_self: bool,
-    warned: set[tuple[str, str]],
-) -> Prepared | None:
-    source_id = record["Id"]
-    mapping = known.get(source_id)
-    mapped = (
-        Mapped(mapping.target_id, mapping.status == MappingStatus.OUTDATED)
-        if mapping
-        else None
-    )
-    decision = decide(
-        context.strategy,
-        mapping=mapped,
-        matches=candidates.targets,
-        contested=candidates.contested,
-        same_id=source_id if candidates.same_id else None,
-    )
-    if decision.action is Action.AMBIGUOUS:
-        result.add_issue(
-            record_issue(
-                context.run,
-                plan,
-                kind=IssueKind.AMBIGUOUS,
-                source_id=source_id,
-                code="AMBIGUOUS_MATCH",
-                message=_ambiguous_message(plan, decision),
-            )
-        )
-        return None
-    if decision.action is Action.OUTDATED:
-        result.add_issue(_outdated_issue(context, plan, mapping, decision))
-        return None
-    fields = (
-        plan.insert_fields if decision.action is Action.INSERT else plan.update_fields
-    )
-    skip = (
-        *plan.deferred_fields,
-        *((plan.self_lookup,) if defer_self and plan.self_lookup else ()),
-    )
-    payload = build_payload(
-        record,
-        fields=fields,
-        references=plan.references,
-        resolve=_resolver(context, known),
-        skip=skip,
-    )
-    # Transforms change only what is written, before it is hashed or journaled.
-    payload.values = plan.transformed(
-        payload.values, source_id=source_id, secret=context.masking_key
-    )
-    _count_owner_fallbacks(context, plan, record)
-    for missing in payload.missing:
-        if USER_OBJECT in plan.references[missing.field]:
-            continue  # said once per object, by record_owner_fallbacks
-        fails = plan.spec.missing_parent_policy == "fail_record"
-        if not fails and (source_id, missing.field) in warned:
-            continue
-        result.add_issue(
-            record_issue(
-                context.run,
-                plan,
-                kind=IssueKind.FAILED if fails else IssueKind.WARNING,
-                source_id=source_id,
-                code="MISSING_PARENT",
-                fields=[missing.field],
-                message=f"{missing.field} points to {missing.source_id}, which has no record in the target org"
-                + ("" if fails else "; left empty"),
-            )
-        )
-        if fails:
-            return None
-    return Prepared(source_id, decision, payload.values, mapping)
-
-
-def _count_owner_fallbacks(
-    context: RunContext, plan: ObjectPlan, record: dict[str, Any]
+def _adopt_as_is(
+    context: RunContext, plan: ObjectPlan, adopted: list[Write], page: BatchResult
 ) -> None:
-    """Owners with no user in the target fall back to the fallback owner, or are
-    left to Salesforce (the integration user); counted here, reported per object."""
-    for name, references in plan.references.items():
-        owner = record.get(name)
-        if (
-            USER_OBJECT in references
-            and isinstance(owner, str)
-            and owner.startswith("005")
-            and owner not in context.users
-        ):
-            context.owner_fallbacks[plan.sobject] += 1
-
-
-def _ambiguous_message(plan: ObjectPlan, decision: Decision) -> str:
-    key = ", ".join(plan.spec.match_key)
-    if decision.contested:
-        return (
-            f"Its match-key twin ({key}) in the target, {decision.candidates[0]}, is "
-            "also the twin of another source record; adopt one of them by hand"
+    """Adoptions whose target already holds the source's values: mapped without a
+    call, recorded with the page (its counts already include them)."""
+    for write in adopted:
+        page.results.append(
+            (plan.sobject, write.source_id, write.target_id, RecordAction.ADOPTED)
         )
-    return (
-        f"{len(decision.candidates)} target records have the same match key "
-        f"({key}): {', '.join(decision.candidates)}"
-    )
+        page.add_mapping(plan.sobject, write, write.target_id)
 
 
 def record_owner_fallbacks(context: RunContext, plan: ObjectPlan) -> None:
@@ -449,122 +350,78 @@ def record_owner_fallbacks(context: RunContext, plan: ObjectPlan) -> None:
     )
 
 
-def _resolver(
-    context: RunContext, known: Known
-) -> Callable[[str, tuple[str, ...], str], str | None]:
-    def resolve(name: str, references: tuple[str, ...], source_id: str) -> str | None:
-        if USER_OBJECT in references and source_id.startswith("005"):
-            return context.users.get(source_id) or context.fallback_owner
-        if references == (RECORD_TYPE_OBJECT,):
-            return context.record_types.get(source_id)
-        mapping = known.get(source_id)
-        if mapping is not None and mapping.status == MappingStatus.ACTIVE:
-            return mapping.target_id
-        return context.run_inserts.get(source_id)
-
-    return resolve
-
-
-def _unchanged(context: RunContext, prepared: Prepared) -> bool:
-    """Whether an update would send exactly what the mapping last wrote."""
-    if not context.run.options.get("only_changed", True):
-        return False
-    mapping = prepared.mapping
-    return (
-        prepared.decision.action is Action.UPDATE
-        and mapping is not None
-        and mapping.values_hash == prepared.hash
-    )
-
-
 @dataclass(frozen=True)
-class Candidates:
-    """The unmapped target records a source record's match key found."""
+class Matches:
+    """For veid_match: what the match-key query found for a page's unmapped records."""
 
-    targets: list[str]
-    # The single twin found is also the twin of another source record of the page.
-    contested: bool = False
-    # The target holds an unmapped record under the source record's own Id.
-    same_id: bool = False
+    candidates: dict[str, list[str]] = field(default_factory=dict)
+    contested: frozenset[str] = frozenset()
+    # Target id -> its current values of the written fields.
+    values: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def find_matches(
     context: RunContext,
     plan: ObjectPlan,
     records: Sequence[dict[str, Any]],
-    known: Known,
-) -> tuple[dict[str, list[str]], set[str]]:
-    """For veid_match: unmapped target records whose match key equals each unmapped
-    record's, and the source records that want the same target record as another."""
+    known: Known | dict[str, Any],
+) -> Matches:
+    """Unmapped target records whose match key equals each unmapped record's, read
+    with the values they hold, so that an adoption changing nothing is not sent."""
     key_fields = plan.spec.match_key
     if context.strategy is not Strategy.VEID_MATCH or not key_fields:
-        return {}, set()
-    # Match keys compare the values as they will be written (transforms applied).
-    keys = {
-        r["Id"]: match_key_value(
-            plan.transformed(
-                {name: r.get(name) for name in key_fields},
-                source_id=r["Id"],
-                secret=context.masking_key,
-            ),
-            key_fields,
-        )
-        for r in records
-        if r["Id"] not in known
-    }
+        return Matches()
+    keys = pages.match_keys(
+        plan,
+        records,
+        unmapped={r["Id"] for r in records if r["Id"] not in known},
+        secret=context.masking_key,
+    )
     wanted = {key for key in keys.values() if key is not None}
     if not wanted:
-        return {}, set()
-    candidates = _target_candidates(context, plan, wanted)
-    claimed = Counter(
-        target for key in keys.values() if key for target in candidates.get(key, [])
-    )
-    matches = {
-        source_id: candidates.get(key, []) if key else []
-        for source_id, key in keys.items()
-    }
-    # Two source records wanting the same target record cannot both adopt it.
-    contested = {
-        source_id
-        for source_id, found in matches.items()
-        if any(claimed[target] > 1 for target in found)
-    }
-    return matches, contested
+        return Matches()
+    candidates, values = _target_candidates(context, plan, wanted)
+    matches, contested = pages.contested_matches(keys, candidates)
+    return Matches(matches, contested, values)
 
 
 def _target_candidates(
     context: RunContext, plan: ObjectPlan, wanted: set[tuple[str, ...]]
-) -> dict[tuple[str, ...], list[str]]:
+) -> tuple[dict[tuple[str, ...], list[str]], dict[str, dict[str, Any]]]:
     key_fields = plan.spec.match_key
+    names = ["Id", *dict.fromkeys([*key_fields, *plan.update_fields])]
     found: dict[tuple[str, ...], list[str]] = {}
-    for chunk in chunked(sorted(wanted), MATCH_QUERY_CHUNK):
+    values: dict[str, dict[str, Any]] = {}
+    for chunk in pages.match_query_chunks(sorted(wanted)):
         conditions = [
             soql.in_list(name, {key[i] for key in chunk})
             for i, name in enumerate(key_fields)
         ]
         for record in context.target.query(
-            soql.select(plan.sobject, ["Id", *key_fields], conditions)
+            soql.select(plan.sobject, names, conditions)
         ):
             key = match_key_value(record, key_fields)
             if key in wanted:
                 found.setdefault(key, []).append(record["Id"])
+                values[record["Id"]] = record
     mapped = set(
         RecordMapping.objects.filter(
             source_org=context.run.source_org_id,
             target_org=context.run.target_org_id,
-            target_id__in=[t for targets in found.values() for t in targets],
+            target_id__in=list(values),
         ).values_list("target_id", flat=True)
     )
-    return {
+    unmapped = {
         key: [t for t in targets if t not in mapped] for key, targets in found.items()
     }
+    return unmapped, values
 
 
 def _writer(
     context: RunContext, operation: str, count: int, entry: journal.Entry | None
-) -> Callable[[str, Sequence[dict[str, Any]]], list[SaveResult]]:
+) -> Writer:
     """sObject Collections for a call's worth of records, Bulk API 2.0 above that."""
-    if count <= COLLECTION_BATCH_SIZE:
+    if count <= COLLECTION_SIZE:
         return context.target.create if operation == "insert" else context.target.update
 
     def bulk(sobject: str, records: Sequence[dict[str, Any]]) -> list[SaveResult]:
@@ -577,9 +434,7 @@ def _writer(
 
 
 def _send(
-    write: Callable[[str, Sequence[dict[str, Any]]], list[SaveResult]],
-    plan: ObjectPlan,
-    records: list[dict[str, Any]],
+    write: Writer, plan: ObjectPlan, records: list[dict[str, Any]]
 ) -> list[SaveResult]:
     """Send a write; a refusal of the whole call becomes a failure of each record.
 
@@ -602,182 +457,85 @@ def _send(
 def _collect_inserts(
     context: RunContext,
     plan: ObjectPlan,
-    inserts: list[Prepared],
+    inserts: list[Write],
     results: list[SaveResult],
     result: BatchResult,
 ) -> None:
-    for prepared, saved in zip(inserts, results, strict=True):
+    for write, saved in zip(inserts, results, strict=True):
         if not saved.success or not saved.id:
-            _failed(context, plan, prepared, saved, result)
+            result.add_issue(_failed(write, saved))
             continue
-        result.add_result(context, plan, prepared, saved.id, RecordAction.INSERTED)
+        result.add_written(plan.sobject, write, saved.id, RecordAction.INSERTED)
         if context.writes_mappings:
-            result.new_mappings.append(
-                new_mapping(
-                    context, plan.sobject, prepared.source_id, saved.id, prepared.hash
-                )
-            )
+            result.add_mapping(plan.sobject, write, saved.id)
         else:
-            context.remember_insert(plan.sobject, prepared.source_id, saved.id)
+            context.remember_insert(plan.sobject, write.source_id, saved.id)
 
 
 def _collect_updates(
     context: RunContext,
     plan: ObjectPlan,
-    updates: list[Prepared],
+    updates: list[Write],
     results: list[SaveResult],
     result: BatchResult,
 ) -> None:
     gone_candidates = []
-    for prepared, saved in zip(updates, results, strict=True):
+    for write, saved in zip(updates, results, strict=True):
         if saved.success:
-            adopted = prepared.decision.action is Action.ADOPT
-            result.add_result(
-                context,
-                plan,
-                prepared,
-                prepared.decision.target_id or "",
-                RecordAction.ADOPTED if adopted else RecordAction.UPDATED,
-            )
-            if adopted:
-                result.new_mappings.append(
-                    new_mapping(
-                        context,
-                        plan.sobject,
-                        prepared.source_id,
-                        prepared.decision.target_id or "",
-                        prepared.hash,
-                    )
-                )
-            else:
-                result.written.append(prepared)
+            action = RecordAction.ADOPTED if write.adopts else RecordAction.UPDATED
+            result.add_written(plan.sobject, write, write.target_id, action)
+            if write.adopts:
+                result.add_mapping(plan.sobject, write, write.target_id)
+            elif write.mapping is not None:
+                result.rewritten[write.mapping.pk] = write.hash
         elif saved.error_code in GONE_CODES:
-            gone_candidates.append((prepared, saved))
+            gone_candidates.append((write, saved))
         else:
-            _failed(context, plan, prepared, saved, result)
+            result.add_issue(_failed(write, saved))
     _check_gone(context, plan, gone_candidates, result)
 
 
 def _check_gone(
     context: RunContext,
     plan: ObjectPlan,
-    candidates: list[tuple[Prepared, SaveResult]],
+    candidates: list[tuple[Write, SaveResult]],
     result: BatchResult,
 ) -> None:
     """Updates that failed as if their target were gone: ask the target which really are."""
     if not candidates:
         return
-    ids = [p.decision.target_id for p, _ in candidates]
+    ids = [write.target_id for write, _ in candidates]
     alive = {
         r["Id"]
         for r in context.target.query(
             soql.select(plan.sobject, ["Id"], [soql.in_list("Id", ids)])
         )
     }
-    for prepared, saved in candidates:
-        if (
-            prepared.decision.target_id in alive
-            or prepared.decision.action is Action.ADOPT
-        ):
-            _failed(context, plan, prepared, saved, result)
+    for write, saved in candidates:
+        if write.target_id in alive or write.adopts or write.mapping is None:
+            result.add_issue(_failed(write, saved))
             continue
-        result.gone.append(prepared)
-        result.add_issue(
-            record_issue(
-                context.run,
-                plan,
-                kind=IssueKind.FAILED,
-                source_id=prepared.source_id,
-                target_id=prepared.decision.target_id or "",
-                code="TARGET_DELETED",
-                message=f"The mapped target record {prepared.decision.target_id} was deleted in the target org; "
-                "it is not re-inserted and its mapping is marked outdated until you repair it",
-            )
-        )
+        result.gone.append(write.mapping.pk)
+        result.add_issue(pages.target_deleted_issue(write))
 
 
-def _failed(
-    context: RunContext,
-    plan: ObjectPlan,
-    prepared: Prepared,
-    saved: SaveResult,
-    result: BatchResult,
-) -> None:
-    result.add_issue(
-        record_issue(
-            context.run,
-            plan,
-            kind=IssueKind.FAILED,
-            source_id=prepared.source_id,
-            target_id=prepared.decision.target_id or "",
-            code=saved.error_code,
-            message=saved.error_message,
-            fields=saved.error_fields,
-            values=prepared.values,
-        )
-    )
-
-
-def _outdated_issue(
-    context: RunContext,
-    plan: ObjectPlan,
-    mapping: RecordMapping | None,
-    decision: Decision,
-) -> RecordIssue:
-    """One failure per record whose mapping is outdated, named after the reason: a
-    deleted target record is TARGET_DELETED, whoever found it (run or audit)."""
-    reason = mapping.outdated_reason_code if mapping else ""
-    deleted = reason in TARGET_GONE_REASONS
-    return record_issue(
-        context.run,
-        plan,
-        kind=IssueKind.FAILED,
-        source_id=mapping.source_id if mapping else "",
-        code="TARGET_DELETED" if deleted else "MAPPING_OUTDATED",
-        target_id=decision.target_id or "",
-        message=(
-            f"The mapped target record {decision.target_id} was deleted in the target "
-            "org; it is not re-inserted and its mapping stays outdated until you "
-            "repair it"
-            if deleted
-            else f"The mapping to {decision.target_id} is outdated "
-            f"({mapping.outdated_reason if mapping else ''}); repair it before this "
-            "record can be migrated"
-        ),
-    )
-
-
-def new_mapping(
-    context: RunContext, sobject: str, source_id: str, target_id: str, hash_: str
-) -> RecordMapping:
-    return RecordMapping(
-        source_org_id=context.run.source_org_id,
-        target_org_id=context.run.target_org_id,
-        sobject=sobject,
-        source_id=source_id,
-        target_id=target_id,
-        target_organization_id=context.run.target_organization_id,
-        source_organization_id=context.run.source_organization_id,
-        created_by_run=context.run,
-        last_written_by_run=context.run,
-        values_hash=hash_,
+def _failed(write: Write, saved: SaveResult) -> IssueData:
+    return pages.write_failed_issue(
+        write,
+        code=saved.error_code,
+        message=saved.error_message,
+        fields=saved.error_fields,
     )
 
 
 def _count_dry_run(
-    context: RunContext,
-    plan: ObjectPlan,
-    inserts: list[Prepared],
-    updates: list[Prepared],
-    result: BatchResult,
+    context: RunContext, plan: ObjectPlan, decided: PageDecision, page: BatchResult
 ) -> None:
-    result.counts["inserted"] += len(inserts)
-    for prepared in inserts:
-        context.remember_insert(plan.sobject, prepared.source_id, DRY_RUN_ID)
-    for prepared in updates:
-        result.counts[
-            "adopted" if prepared.decision.action is Action.ADOPT else "updated"
-        ] += 1
+    page.counts["inserted"] += len(decided.inserts)
+    for write in decided.inserts:
+        context.remember_insert(plan.sobject, write.source_id, DRY_RUN_ID)
+    for write in decided.updates:
+        page.counts["adopted" if write.adopts else "updated"] += 1
 
 
 def _record(
@@ -790,37 +548,50 @@ def _record(
 ) -> None:
     """Save the batch's mappings, results, issues and counters, and settle its journal
     entry; with a checkpoint, the page is done and a resumed run goes on after it."""
-    now = timezone.now()
+    run = context.run
     with transaction.atomic():
-        RecordMapping.objects.bulk_create(result.new_mappings)
-        RecordResult.objects.bulk_create(result.results)
-        written = [p.mapping for p in result.written if p.mapping is not None]
-        for prepared in result.written:
-            if prepared.mapping is not None:
-                prepared.mapping.values_hash = prepared.hash
-                prepared.mapping.last_written_by_run = context.run
-                prepared.mapping.updated_at = now
-        RecordMapping.objects.bulk_update(
-            written, ["values_hash", "last_written_by_run", "updated_at"]
-        )
+        rows.mappings_insert(run, result.mappings)
+        rows.results_insert(run, result.results)
+        rows.mappings_rewritten(run, result.rewritten)
         if result.gone:
-            RecordMapping.objects.filter(
-                pk__in=[p.mapping.pk for p in result.gone if p.mapping]
-            ).update(
+            now = timezone.now()
+            RecordMapping.objects.filter(pk__in=result.gone).update(
                 status=MappingStatus.OUTDATED,
                 updated_at=now,
-                outdated_reason=f"target record deleted (found by run {context.run.pk})",
+                outdated_reason=f"target record deleted (found by run {run.pk})",
                 outdated_reason_code=OutdatedReason.TARGET_DELETED,
                 outdated_at=now,
             )
-        RecordIssue.objects.bulk_create(result.issues)
-        add_counts(context.run, plan.sobject, dict(result.counts))
+        RecordIssue.objects.bulk_create(
+            issue_rows(context, plan.sobject, result.issues)
+        )
+        add_counts(run, plan.sobject, dict(result.counts))
         if entry is not None:
             journal.journal_close(entry)
         if checkpoint is not None:
-            RunObjectStat.objects.filter(run=context.run, sobject=plan.sobject).update(
+            RunObjectStat.objects.filter(run=run, sobject=plan.sobject).update(
                 checkpoint=checkpoint
             )
+
+
+def issue_rows(
+    context: RunContext, sobject: str, issues: Sequence[IssueData]
+) -> list[RecordIssue]:
+    """Issues are few (failures and first warnings), so they stay model rows."""
+    return [
+        RecordIssue(
+            run=context.run,
+            kind=issue.kind,
+            sobject=sobject,
+            source_id=issue.source_id,
+            target_id=issue.target_id,
+            error_code=issue.code,
+            message=issue.message,
+            fields=list(issue.fields),
+            values=dict(issue.values),
+        )
+        for issue in issues
+    ]
 
 
 def second_pass(context: RunContext, plan: ObjectPlan) -> None:
@@ -838,9 +609,9 @@ def second_pass(context: RunContext, plan: ObjectPlan) -> None:
         return
     conditions.append(" OR ".join(f"{name} != null" for name in fields))
     query = soql.select(plan.sobject, ["Id", *fields], conditions)
-    for page in chunked(context.source.query(query), 2000):
+    for page in chunked(context.source.query(query), pages.PAGE_SIZE):
         known = load_mappings(context, plan, page)
-        for batch in chunked(page, 200):
+        for batch in chunked(page, COLLECTION_SIZE):
             _second_pass_batch(context, plan, batch, known, fields)
 
 
@@ -852,7 +623,18 @@ def _second_pass_batch(
     fields: list[str],
 ) -> None:
     result = BatchResult()
-    resolve = _resolver(context, known)
+    facts = PageFacts(
+        strategy=context.strategy,
+        mappings=known,
+        users=context.users,
+        fallback_owner=context.fallback_owner,
+        record_types=context.record_types,
+        run_inserts=context.run_inserts,
+    )
+
+    def resolve(name: str, references: tuple[str, ...], source_id: str) -> str | None:
+        return pages.resolve_lookup(facts, references, source_id)
+
     updates = []
     for record in records:
         target_id = resolve("Id", (plan.sobject,), record["Id"])
@@ -860,40 +642,36 @@ def _second_pass_batch(
             record, fields=fields, references=plan.references, resolve=resolve
         )
         result.issues.extend(
-            record_issue(
-                context.run,
-                plan,
-                kind=IssueKind.WARNING,
-                source_id=record["Id"],
-                code="MISSING_PARENT",
-                fields=[missing.field],
-                message=f"{missing.field} points to {missing.source_id}, which has no "
+            IssueData(
+                IssueKind.WARNING,
+                record["Id"],
+                "MISSING_PARENT",
+                f"{missing.field} points to {missing.source_id}, which has no "
                 "record in the target org; left as it is",
+                fields=(missing.field,),
             )
             for missing in payload.missing
         )
         if target_id and payload.values:
             updates.append(
-                Prepared(
-                    record["Id"], Decision(Action.UPDATE, target_id), payload.values
-                )
+                Write(record["Id"], Decision(Action.UPDATE, target_id), payload.values)
             )
     updates = _not_yet_set(context, plan, updates, fields)
     results = _send_replayable(
         context,
         context.target.update,
         plan,
-        [{"Id": p.decision.target_id, **p.values} for p in updates],
+        [{"Id": w.target_id, **w.values} for w in updates],
     )
-    for prepared, saved in zip(updates, results, strict=True):
+    for write, saved in zip(updates, results, strict=True):
         if not saved.success:
-            _failed(context, plan, prepared, saved, result)
-    RecordIssue.objects.bulk_create(result.issues)
+            result.issues.append(_failed(write, saved))
+    RecordIssue.objects.bulk_create(issue_rows(context, plan.sobject, result.issues))
 
 
 def _not_yet_set(
-    context: RunContext, plan: ObjectPlan, updates: list[Prepared], fields: list[str]
-) -> list[Prepared]:
+    context: RunContext, plan: ObjectPlan, updates: list[Write], fields: list[str]
+) -> list[Write]:
     """The updates whose target record does not hold these lookups already.
 
     The second pass sees every record with a deferred lookup on every run; without
@@ -908,12 +686,10 @@ def _not_yet_set(
             soql.select(
                 plan.sobject,
                 ["Id", *fields],
-                [soql.in_list("Id", [p.decision.target_id for p in updates])],
+                [soql.in_list("Id", [w.target_id for w in updates])],
             )
         )
     }
     return [
-        p
-        for p in updates
-        if not same_values(p.values, current.get(p.decision.target_id or "", {}))
+        w for w in updates if not same_values(w.values, current.get(w.target_id, {}))
     ]

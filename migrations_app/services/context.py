@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import cached_property
 from itertools import islice
 from typing import TYPE_CHECKING
@@ -48,6 +49,8 @@ class RunContext:
     # per object whether its first probe found source Ids in the target.
     target_is_sandbox: bool | None = None
     same_id_objects: dict[str, bool] = field(default_factory=dict)
+    # Repeat runs read only source records changed since then (None: read all).
+    changed_since: datetime | None = None
 
     @cached_property
     def masking_key(self) -> bytes:

@@ -1,9 +1,12 @@
-"""Files and attachments that follow their records (template option ``include_files``).
+"""Files and attachments that follow their records (template option ``include_files``),
+and Documents (template object ``Document``).
 
 After an object's records are migrated, the files linked to them (ContentDocument,
 through ContentDocumentLink) and their attachments (Attachment.ParentId) are copied
-with their content. The engine (engine/files.py) decides per file; this module reads,
-transfers and records:
+with their content. A template object ``Document`` is copied here, not by the record
+path: each selected Document with its Body, into the target folder of the same
+DeveloperName (or Name), or the mapped user's personal folder. The engine
+(engine/files.py) decides per file; this module reads, transfers and records:
 
 - content streams from the source (``/sobjects/ContentVersion/{id}/VersionData``) to
   the target: base64 in JSON up to FILES_INLINE_MAX_BYTES, a streamed multipart body
@@ -13,7 +16,11 @@ transfers and records:
   table, the content's MD5 as its values hash): unchanged content is not sent again,
   changed content becomes a new version of the mapped document;
 - links are recreated through the mapping table with their ShareType and Visibility;
-  a link to a record outside the run follows the object's missing-parent policy.
+  a link to a record outside the run follows the object's missing-parent policy;
+- attachments and documents map like records (sObject "Attachment", "Document"),
+  their size and SystemModstamp as their values hash: an unchanged one is not sent
+  again, a changed one is updated in place; a document over 5 MB, or whose folder the
+  target lacks, fails alone with an issue.
 
 Idempotency: a new document is journaled before it is sent, so a crash in between is
 reconciled like any insert; a version or a link already in the target is recognised
@@ -23,10 +30,9 @@ reconciled like any insert; a version or a link already in the target is recogni
 from __future__ import annotations
 
 import base64
-import hashlib
 import logging
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from django.conf import settings
@@ -34,14 +40,25 @@ from django.db import transaction
 
 from migrations_app.engine import soql
 from migrations_app.engine.files import (
+    DOCUMENT_MAX_BYTES,
+    DOCUMENT_OBJECT,
+    DOCUMENT_READ_FIELDS,
     FILE_OBJECT,
     FileAction,
     FileDecision,
     FileLimits,
+    SourceDocument,
     SourceFile,
     SourceLink,
+    body_stamp,
+    decide_body,
     decide_file,
+    document_too_large_message,
+    document_values,
+    folder_missing_message,
+    map_folders,
     plan_links,
+    target_folder,
     too_large_message,
 )
 from migrations_app.engine.planning import ObjectPlan
@@ -62,8 +79,8 @@ from migrations_app.salesforce.blobs import (
 )
 from migrations_app.salesforce.client import SalesforceClient
 from migrations_app.salesforce.errors import SalesforceError
-from migrations_app.services.batches import new_mapping
 from migrations_app.services.context import RunContext, chunked
+from migrations_app.services.rows import mappings_insert
 
 logger = logging.getLogger(__name__)
 
@@ -94,8 +111,18 @@ ATTACHMENT_FIELDS = [
 ATTACHMENT_MAX_BYTES = 25 * 1024**2
 
 
+def files_own_records(plan: ObjectPlan) -> bool:
+    """Whether this module copies the object's records itself (Document, with its
+    Body), instead of the record path."""
+    return plan.sobject == DOCUMENT_OBJECT
+
+
 def files_migrate(context: RunContext, plan: ObjectPlan) -> None:
-    """Copy the files and attachments of the object's selected records."""
+    """Copy the files and attachments of the object's selected records, or the
+    selected Documents of a template object Document."""
+    if files_own_records(plan):
+        documents_migrate(context, plan)
+        return
     if not plan.include_files:
         return
     limits = FileLimits(
@@ -460,12 +487,6 @@ def _attachments_of(
         )
 
 
-def _attachment_stamp(row: Mapping[str, Any]) -> str:
-    """What changes when an attachment changes (it has no checksum of its own)."""
-    text = f"{row.get('BodyLength')}:{row.get('SystemModstamp')}"
-    return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
-
-
 def _copy_attachment(
     context: RunContext,
     plan: ObjectPlan,
@@ -474,7 +495,7 @@ def _copy_attachment(
     parent: str | None,
     limits: FileLimits,
 ) -> None:
-    size, stamp = int(row.get("BodyLength") or 0), _attachment_stamp(row)
+    size, stamp = int(row.get("BodyLength") or 0), body_stamp(row)
     if size > min(limits.max_bytes, ATTACHMENT_MAX_BYTES):
         message = f"Attachment {row['Name']!r} is {size} bytes; the maximum is 25 MB"
         _record_failure(
@@ -519,16 +540,7 @@ def _send_attachment(
     }
     if mapping is not None:
         # An attachment's body is updated in place; at most 25 MB, within JSON's limit.
-        body = base64.b64encode(b"".join(content())).decode("ascii")
-        saved = context.target.update(
-            ATTACHMENT_OBJECT, [{"Id": mapping.target_id, **fields, "Body": body}]
-        )[0]
-        if not saved.success:
-            raise SalesforceError(
-                f"{saved.error_code}: {saved.error_message}",
-                code=saved.error_code,
-                permanent=True,
-            )
+        _update_body(context, ATTACHMENT_OBJECT, mapping.target_id, fields, content)
         return mapping.target_id
     fields["ParentId"] = parent
     size = int(row.get("BodyLength") or 0)
@@ -555,7 +567,7 @@ def _record_attachment(
                 ATTACHMENT_OBJECT,
                 row["Id"],
                 target_id,
-                _attachment_stamp(row),
+                body_stamp(row),
                 mapping,
             )
             RecordResult.objects.create(
@@ -566,6 +578,201 @@ def _record_attachment(
                 action=action.value,
             )
         _add_file_counts(context, plan, {action.value: 1, "bytes": sent})
+
+
+# -- Documents -------------------------------------------------------------------------
+
+
+def documents_migrate(context: RunContext, plan: ObjectPlan) -> None:
+    """Copy the selected source Documents with their Body (template object Document)."""
+    limits = FileLimits(
+        max_bytes=min(settings.FILES_MAX_BYTES, DOCUMENT_MAX_BYTES),
+        inline_max_bytes=settings.FILES_INLINE_MAX_BYTES,
+    )
+    selection = [plan.spec.filter, plan.condition]
+    RunObjectStat.objects.filter(run=context.run, sobject=plan.sobject).update(
+        expected=context.source.count(DOCUMENT_OBJECT, soql.conjunction(selection))
+    )
+    folders = _FolderMap.load(context)
+    fields = list(dict.fromkeys((*DOCUMENT_READ_FIELDS, *plan.read_fields)))
+    query = soql.select(DOCUMENT_OBJECT, fields, selection, order_by="Id")
+    for page in chunked(context.source.query(query), ID_BATCH):
+        context.check_cancel()
+        ids = [row["Id"] for row in page]
+        mappings = _mappings(context, DOCUMENT_OBJECT, ids)
+        done = _done_in_this_run(context, DOCUMENT_OBJECT, ids)  # before a resume
+        for row in page:
+            if row["Id"] not in done:
+                mapping = mappings.get(row["Id"])
+                _copy_document(context, plan, row, mapping, folders, limits)
+        if context.progress:
+            context.progress(plan.sobject, len(page))
+
+
+class _FolderMap:
+    """Source folders and their target folders (Type Document), read once a run."""
+
+    def __init__(
+        self, context: RunContext, names: dict[str, str], targets: dict[str, str]
+    ) -> None:
+        self.names = names
+        self.targets = targets
+        self.users = context.users
+        self.fallback_user = context.fallback_owner
+
+    @classmethod
+    def load(cls, context: RunContext) -> _FolderMap:
+        query = soql.select(
+            "Folder", ["Id", "Name", "DeveloperName"], ["Type = 'Document'"]
+        )
+        source = list(context.source.query(query))
+        names = {row["Id"]: row.get("DeveloperName") or row["Name"] for row in source}
+        return cls(context, names, map_folders(source, context.target.query(query)))
+
+    def target_of(self, document: SourceDocument) -> str | None:
+        return target_folder(
+            document.folder_id,
+            folders=self.targets,
+            users=self.users,
+            fallback_user=self.fallback_user,
+        )
+
+    def name_of(self, document: SourceDocument) -> str:
+        return self.names.get(document.folder_id, document.folder_id)
+
+
+def _copy_document(
+    context: RunContext,
+    plan: ObjectPlan,
+    row: Mapping[str, Any],
+    mapping: RecordMapping | None,
+    folders: _FolderMap,
+    limits: FileLimits,
+) -> None:
+    """Copy one Document as decided; a failure is that document's alone."""
+    document = SourceDocument.from_row(row)
+    decision = decide_body(
+        document.size,
+        document.stamp,
+        target_id=mapping.target_id if mapping else None,
+        recorded_stamp=mapping.values_hash if mapping else None,
+        limits=limits,
+    )
+    if decision.action is FileAction.TOO_LARGE:
+        message = document_too_large_message(document, limits)
+        _record_failure(
+            context, plan, DOCUMENT_OBJECT, document.id, "FILE_TOO_LARGE", message
+        )
+        return
+    if decision.action is FileAction.UNCHANGED or context.run.dry_run:
+        _record_document(context, plan, document, decision, mapping, sent=0)
+        return
+    folder = folders.target_of(document)
+    if folder is None:
+        message = folder_missing_message(document, folders.name_of(document))
+        _record_failure(
+            context, plan, DOCUMENT_OBJECT, document.id, "FOLDER_NOT_FOUND", message
+        )
+        return
+    values = plan.transformed(
+        {**document_values(row, plan.insert_fields), "FolderId": folder},
+        source_id=document.id,
+        secret=context.masking_key,
+    )
+    _send_document(context, plan, document, decision, mapping, values)
+
+
+def _send_document(
+    context: RunContext,
+    plan: ObjectPlan,
+    document: SourceDocument,
+    decision: FileDecision,
+    mapping: RecordMapping | None,
+    values: dict[str, Any],
+) -> None:
+    entry = None
+    if decision.action is FileAction.UPLOAD:
+        entry = _journal_new_record(context, DOCUMENT_OBJECT, document.id, values)
+    try:
+        target_id = _transfer_document(context, document, decision, values)
+    except SalesforceError as exc:
+        if not exc.permanent:
+            raise  # the run stops; its journal entry is reconciled on resume
+        _record_failure(
+            context,
+            plan,
+            DOCUMENT_OBJECT,
+            document.id,
+            exc.code,
+            exc.message,
+            target_id=decision.target_document_id or "",
+            entry=entry,
+        )
+        return
+    decision = FileDecision(decision.action, target_id, decision.inline)
+    _record_document(
+        context, plan, document, decision, mapping, sent=document.size, entry=entry
+    )
+
+
+def _transfer_document(
+    context: RunContext,
+    document: SourceDocument,
+    decision: FileDecision,
+    values: dict[str, Any],
+) -> str:
+    """Stream the Body from the source into a new target Document, or update the
+    mapped one in place; the target document's id."""
+
+    def content() -> Iterator[bytes]:
+        return blob_chunks(context.source, document.body_path)
+
+    if decision.target_document_id:
+        _update_body(
+            context, DOCUMENT_OBJECT, decision.target_document_id, values, content
+        )
+        return decision.target_document_id
+    if decision.inline:
+        return insert_inline(context.target, DOCUMENT_OBJECT, values, "Body", content)
+    return insert_multipart(
+        context.target, DOCUMENT_OBJECT, values, "Body", content, document.size
+    )
+
+
+def _record_document(
+    context: RunContext,
+    plan: ObjectPlan,
+    document: SourceDocument,
+    decision: FileDecision,
+    mapping: RecordMapping | None,
+    *,
+    sent: int,
+    entry: WriteJournal | None = None,
+) -> None:
+    """Save what happened to one document: mapping, result row, counts, journal."""
+    target_id = decision.target_document_id or ""
+    with transaction.atomic():
+        if not context.run.dry_run:
+            _save_mapping(
+                context,
+                DOCUMENT_OBJECT,
+                document.id,
+                target_id,
+                document.stamp,
+                mapping,
+            )
+            RecordResult.objects.create(
+                run=context.run,
+                sobject=DOCUMENT_OBJECT,
+                source_id=document.id,
+                target_id=target_id,
+                action=decision.action.value,
+            )
+        _add_file_counts(context, plan, {decision.action.value: 1, "bytes": sent})
+        if entry is not None:
+            WriteJournal.objects.filter(pk=entry.pk).update(
+                state=WriteJournal.State.DONE
+            )
 
 
 # -- shared ----------------------------------------------------------------------------
@@ -624,6 +831,47 @@ def _later_prefixes(context: RunContext, plan: ObjectPlan) -> frozenset[str]:
     )
 
 
+def _update_body(
+    context: RunContext,
+    sobject: str,
+    target_id: str,
+    fields: Mapping[str, Any],
+    content: Callable[[], Iterator[bytes]],
+) -> None:
+    """Update a Body record in place, its new Body as base64 in JSON (attachments are
+    at most 25 MB and documents 5 MB, within JSON's 37.5 MB)."""
+    body = base64.b64encode(b"".join(content())).decode("ascii")
+    saved = context.target.update(sobject, [{"Id": target_id, **fields, "Body": body}])[
+        0
+    ]
+    if not saved.success:
+        raise SalesforceError(
+            f"{saved.error_code}: {saved.error_message}",
+            code=saved.error_code,
+            permanent=True,
+        )
+
+
+def _journal_new_record(
+    context: RunContext, sobject: str, source_id: str, values: Mapping[str, Any]
+) -> WriteJournal | None:
+    """Journal a new Body record before it is sent (DESIGN invariant 3): reconciling
+    finds it in the target by its unique DeveloperName."""
+    if not context.writes_mappings:
+        return None
+    return WriteJournal.objects.create(
+        run=context.run,
+        sobject=sobject,
+        operation=WriteJournal.Operation.INSERT,
+        entries=[
+            {
+                "source_id": source_id,
+                "values": {"DeveloperName": values.get("DeveloperName")},
+            }
+        ],
+    )
+
+
 def _save_mapping(
     context: RunContext,
     sobject: str,
@@ -635,7 +883,7 @@ def _save_mapping(
     if not context.writes_mappings or not target_id:
         return
     if mapping is None:
-        new_mapping(context, sobject, source_id, target_id, hash_).save()
+        mappings_insert(context.run, [(sobject, source_id, target_id, hash_)])
         return
     mapping.values_hash = hash_
     mapping.last_written_by_run = context.run

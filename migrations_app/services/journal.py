@@ -20,21 +20,16 @@ from django.utils import timezone
 
 from migrations_app.engine import soql
 from migrations_app.engine.records import same_values, values_hash
-from migrations_app.models import (
-    RecordAction,
-    RecordMapping,
-    RecordResult,
-    Run,
-    Strategy,
-    WriteJournal,
-)
+from migrations_app.engine.strategy import Strategy
+from migrations_app.models import RecordAction, RecordMapping, Run, WriteJournal
 from migrations_app.salesforce.client import SalesforceClient, bulk_csv
 from migrations_app.salesforce.errors import SalesforceError
+from migrations_app.services import rows
 from migrations_app.services.context import add_counts
 from migrations_app.services.errors import MigrationError
 
 if TYPE_CHECKING:
-    from migrations_app.services.batches import Prepared
+    from migrations_app.engine.pages import Write
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +53,7 @@ class WriteInDoubt(MigrationError):
         self.error = error
 
 
-def journal_open(run: Run, sobject: str, inserts: Sequence[Prepared]) -> WriteJournal:
+def journal_open(run: Run, sobject: str, inserts: Sequence[Write]) -> WriteJournal:
     """Commit the entry before the batch is sent (autocommit: no transaction is open)."""
     return WriteJournal.objects.create(
         run=run,
@@ -166,29 +161,19 @@ def _record_reconciled(entry: WriteJournal, found: dict[str, str]) -> None:
     run = entry.run
     if run.strategy != Strategy.NONE and not run.dry_run:
         values = {item["source_id"]: item["values"] for item in entry.entries}
-        RecordMapping.objects.bulk_create(
-            RecordMapping(
-                source_org_id=run.source_org_id,
-                target_org_id=run.target_org_id,
-                sobject=entry.sobject,
-                source_id=source_id,
-                target_id=target_id,
-                target_organization_id=run.target_organization_id,
-                created_by_run=run,
-                last_written_by_run=run,
-                values_hash=values_hash(values[source_id]),
-            )
+        rows.mappings_insert(
+            run,
+            [
+                (entry.sobject, source_id, target_id, values_hash(values[source_id]))
+                for source_id, target_id in found.items()
+            ],
+        )
+    rows.results_insert(
+        run,
+        [
+            (entry.sobject, source_id, target_id, RecordAction.INSERTED)
             for source_id, target_id in found.items()
-        )
-    RecordResult.objects.bulk_create(
-        RecordResult(
-            run=run,
-            sobject=entry.sobject,
-            source_id=source_id,
-            target_id=target_id,
-            action=RecordAction.INSERTED,
-        )
-        for source_id, target_id in found.items()
+        ],
     )
     add_counts(run, entry.sobject, {"inserted": len(found)})
     WriteJournal.objects.filter(pk=entry.pk).update(

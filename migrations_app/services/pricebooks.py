@@ -5,7 +5,7 @@ from __future__ import annotations
 from migrations_app.engine import pricebooks
 from migrations_app.models import RecordMapping
 from migrations_app.salesforce.client import SalesforceClient
-from migrations_app.services.batches import new_mapping
+from migrations_app.services import rows
 from migrations_app.services.context import RunContext
 from migrations_app.services.errors import MigrationError
 
@@ -35,9 +35,9 @@ def pricebooks_map_standard(context: RunContext) -> None:
         source_id=source_id,
     ).exists()
     if not exists:
-        new_mapping(
-            context, pricebooks.PRICEBOOK_OBJECT, source_id, target_id, ""
-        ).save()
+        rows.mappings_insert(
+            run, [(pricebooks.PRICEBOOK_OBJECT, source_id, target_id, "")]
+        )
 
 
 def _standard_id(client: SalesforceClient, side: str) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -27,7 +27,7 @@ from django.db.models import F, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from migrations_app.engine import soql
+from migrations_app.engine import incremental, pages, soql
 from migrations_app.engine.planning import (
     RECORD_TYPE_OBJECT,
     USER_OBJECT,
@@ -63,7 +63,7 @@ from migrations_app.services.allowance import (
 from migrations_app.services.context import Progress, RunContext, chunked
 from migrations_app.services.errors import MigrationError
 from migrations_app.services.events import event_record
-from migrations_app.services.files import files_migrate
+from migrations_app.services.files import files_migrate, files_own_records
 from migrations_app.services.journal import journal_reconcile_pair
 from migrations_app.services.leases import (
     Heartbeat,
@@ -83,7 +83,6 @@ from migrations_app.services.run_checks import run_check_target_deleted
 
 logger = logging.getLogger(__name__)
 
-PAGE_SIZE = 2000
 # Seconds between tries to record an interruption after the database went away (a
 # restart takes a few); past them the run's lease expiry takes over.
 DATABASE_RECONNECT_WAITS = (0.5, 1, 2, 4, 8)
@@ -119,7 +118,7 @@ def run_create(
             target_org=target_org,
             strategy=strategy,
             dry_run=dry_run,
-            options={"only_changed": True, "incremental": False, **(options or {})},
+            options={"only_changed": True, "full": False, **(options or {})},
             requested_by=requested_by if requested_by and requested_by.pk else None,
         )
         RunObjectStat.objects.bulk_create(
@@ -498,7 +497,7 @@ def run_again(*, run: Run, user: User | None = None) -> Run:
             key: value
             for key, value in run.options.items()
             if key
-            in ("only_changed", "incremental", "fallback_owner", "keep_before_images")
+            in ("only_changed", "full", "fallback_owner", "keep_before_images")
         },
         requested_by=user,
     )
@@ -533,9 +532,17 @@ def _prepare(
     plan = plan_migration(specs, _schemas(source, specs), _schemas(target, specs))
     run.source_organization_id = source_identity.organization_id
     run.target_organization_id = target_identity.organization_id
+    # A resumed attempt keeps the first attempt's anchor: what changed while the
+    # run was interrupted must be read by the next run.
+    source_clock = (run.report or {}).get("source_clock") or _source_now(
+        source
+    ).isoformat()
+    read = _read_plan(run, datetime.fromisoformat(source_clock))
     run.report = {
         "problems": [problem.as_dict() for problem in plan.problems],
         "order": [item.sobject for item in plan.objects],
+        "source_clock": source_clock,
+        "read": read.as_dict(),
     }
     run.save(
         update_fields=[
@@ -563,6 +570,7 @@ def _prepare(
         plan=plan,
         progress=progress,
         retry=budget,
+        changed_since=read.since,
     )
     _load_reference_maps(context)
     return context
@@ -654,7 +662,8 @@ def _migrate_all(context: RunContext) -> None:
         stat = stats.get(plan.sobject)
         if stat is not None and stat.completed_at is not None:
             continue  # done before the run was interrupted
-        _migrate_object(context, plan, stat.checkpoint if stat else {})
+        if not files_own_records(plan):  # Documents go with their Body, below
+            _migrate_object(context, plan, stat.checkpoint if stat else {})
         files_migrate(context, plan)
         batches.record_owner_fallbacks(context, plan)
         RunObjectStat.objects.filter(run=context.run, sobject=plan.sobject).update(
@@ -742,11 +751,9 @@ def _migrate_records(
         if use_bulk_read
         else context.source.query(query)
     )
-    batch_size = (
-        batches.BULK_BATCH_SIZE if use_bulk_write else batches.COLLECTION_BATCH_SIZE
-    )
+    batch_size = pages.BULK_JOB_SIZE if use_bulk_write else pages.COLLECTION_SIZE
     read = 0
-    for page in chunked(records, max(PAGE_SIZE, batch_size)):
+    for page in chunked(records, max(pages.PAGE_SIZE, batch_size)):
         context.check_cancel()
         known = batches.load_mappings(context, plan, page)
         batches.process_page(
@@ -769,15 +776,39 @@ def _migrate_records(
 
 
 def _incremental_condition(context: RunContext) -> str:
-    """Only records modified since this pair's last successful run of the template."""
-    run = context.run
-    if not run.options.get("incremental"):
+    """Only records changed since the pair's last successful run (engine/incremental)."""
+    since = context.changed_since
+    if since is None:
         return ""
+    return f"SystemModstamp > {since.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}"
+
+
+def _source_now(source: SalesforceClient) -> datetime:
+    """The source org's time, from the Date header of its last answer (describes
+    came just before); this server's time if the org sent none."""
+    return source.usage.server_time or timezone.now()
+
+
+def _read_plan(run: Run, source_now: datetime) -> incremental.ReadPlan:
+    """Read everything or only what changed; decided once per run, kept in its report."""
+    previous = _previous_base(run)
+    return incremental.read_plan(
+        full_requested=bool(run.options.get("full")),
+        snapshot=incremental.snapshot_hash(run.template_snapshot),
+        previous=previous,
+        source_now=source_now,
+        overlap=timedelta(seconds=settings.INCREMENTAL_OVERLAP_SECONDS),
+    )
+
+
+def _previous_base(run: Run) -> incremental.PreviousRun | None:
+    """The pair's last successful run of the template with the same strategy."""
     previous = (
         Run.objects.filter(
             template=run.template,
             source_org=run.source_org_id,
             target_org=run.target_org_id,
+            strategy=run.strategy,
             status=Run.Status.SUCCEEDED,
             dry_run=False,
             # A rollback, or a run rolled back, is no base: what it wrote is undone.
@@ -788,14 +819,14 @@ def _incremental_condition(context: RunContext) -> str:
         .order_by("-started_at")
         .first()
     )
-    if previous is None or previous.started_at is None:
-        return ""
-    # Read a little before the last start: the org's clock and ours may differ, and
-    # a record read twice is merely counted unchanged.
-    since = previous.started_at - timedelta(
-        seconds=settings.INCREMENTAL_OVERLAP_SECONDS
+    if run.template_id is None or previous is None or previous.started_at is None:
+        return None
+    clock = (previous.report or {}).get("source_clock")
+    return incremental.PreviousRun(
+        snapshot_hash=incremental.snapshot_hash(previous.template_snapshot),
+        source_clock=datetime.fromisoformat(clock) if clock else None,
+        started_at=previous.started_at,
     )
-    return f"SystemModstamp > {since.strftime('%Y-%m-%dT%H:%M:%SZ')}"
 
 
 def _rolled_back_runs() -> Any:

@@ -8,7 +8,7 @@ worth); an object whose first probe finds none of its records is not probed agai
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from migrations_app.engine import soql
@@ -26,7 +26,7 @@ def same_id_matches(
     context: RunContext,
     plan: ObjectPlan,
     records: Sequence[dict[str, Any]],
-    known: dict[str, RecordMapping],
+    known: Mapping[str, object],
 ) -> set[str]:
     """The unmapped source ids of ``records`` that an unmapped target record shares."""
     if (

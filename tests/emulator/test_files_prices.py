@@ -218,6 +218,32 @@ def test_attachment_and_document_keep_their_body(
     assert too_big.json()[0]["errorCode"] == "MAXIMUM_SIZE_OF_DOCUMENT"
 
 
+def test_an_update_replaces_a_document_body_within_its_limit(
+    sf: Any, session: requests.Session, org: Org
+) -> None:
+    folder = sf.Folder.create(
+        {"Name": "Shared", "DeveloperName": "Shared", "Type": "Document"}
+    )["id"]
+    document = sf.Document.create(
+        {
+            "FolderId": folder,
+            "Name": "Logo",
+            "DeveloperName": "Logo",
+            "Body": b64(b"old"),
+        }
+    )["id"]
+    org.file_limits.document = 10
+
+    sf.Document.update(document, {"Body": b64(b"new body")})
+    with pytest.raises(SalesforceError) as too_big:
+        sf.Document.update(document, {"Body": b64(b"x" * 11)})
+
+    updated = sf.Document.get(document)
+    assert updated["BodyLength"] == 8
+    assert download(sf, session, updated["Body"]) == b"new body"
+    assert error_of(too_big.value)["errorCode"] == "MAXIMUM_SIZE_OF_DOCUMENT"
+
+
 def standard_book(sf: Any) -> str:
     records = sf.query("SELECT Id FROM Pricebook2 WHERE IsStandard = true")["records"]
     assert len(records) == 1

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from pytest_django.fixtures import Settings
+from simple_salesforce import Salesforce
 
 from migrations_app.models import RecordIssue, RecordResult, Run
 from tests.integration.conftest import OrgPair, last_run, make_template
@@ -283,3 +284,179 @@ def test_an_oversize_file_fails_alone_and_the_run_goes_on(
     assert result["objects"]["Contact"]["inserted"] == 2
     assert [v["PathOnClient"] for v in target_versions(orgs)] == ["fine.bin"]
     assert result["files"]["Contact"]["failed"] == 1
+
+
+# -- Documents (in folders) ------------------------------------------------------------
+
+DOCUMENTS = {
+    "sobject": "Document",
+    "fields": ["Name", "DeveloperName", "FolderId", "Body", "ContentType"],
+}
+
+
+def add_folder(org: Any, name: str) -> str:
+    values = {"Name": name, "DeveloperName": name, "Type": "Document"}
+    return str(org.insert("Folder", values))
+
+
+def add_document(pair: OrgPair, folder: str, data: bytes, name: str) -> str:
+    values = {
+        "FolderId": folder,
+        "Name": f"{name}.bin",
+        "DeveloperName": name,
+        "ContentType": "application/octet-stream",
+        "Body": base64.b64encode(data).decode(),
+    }
+    return str(pair.source_org.insert("Document", values))
+
+
+def client(pair: OrgPair, org: Any) -> Salesforce:
+    return Salesforce(
+        instance_url=pair.emulator.base_url,
+        session_id=org.issue_token(),
+        session=pair.emulator.session(),
+    )
+
+
+def body(sf: Salesforce, document: str) -> bytes:
+    """A document's Body, downloaded through simple-salesforce's session."""
+    url = f"{sf.base_url}sobjects/Document/{document}/Body"
+    response = sf.session.get(url, headers=sf.headers)
+    response.raise_for_status()
+    return bytes(response.content)
+
+
+def target_documents(pair: OrgPair) -> dict[str, dict[str, Any]]:
+    """Target documents by DeveloperName."""
+    return {d["DeveloperName"]: d for d in pair.target_org.records("Document")}
+
+
+def document_actions(run: Run) -> list[str]:
+    return sorted(
+        RecordResult.objects.filter(run=run, sobject="Document").values_list(
+            "action", flat=True
+        )
+    )
+
+
+def demo_user(org: Any) -> tuple[str, str]:
+    """A user other than the integration user: (id, email)."""
+    [user] = org.query(
+        "SELECT Id, Email FROM User "
+        f"WHERE Id != '{org.integration_user_id}' ORDER BY Email LIMIT 1"
+    )
+    return str(user["Id"]), str(user["Email"])
+
+
+def test_a_document_in_a_folder_arrives_with_identical_body(orgs: OrgPair) -> None:
+    folder = add_folder(orgs.source_org, "Brochures")
+    target_folder = add_folder(orgs.target_org, "Brochures")
+    small, large = content(300), content(3 * INLINE_MAX + 7, seed=3)
+    add_document(orgs, folder, small, "Price_list")
+    add_document(orgs, folder, large, "Catalogue")  # streamed as multipart
+    owner, email = demo_user(orgs.source_org)
+    add_document(orgs, owner, content(40, seed=9), "Notes")  # a personal folder
+
+    result = orgs.migrate(make_template("Docs", DOCUMENTS), "veid")
+
+    documents = target_documents(orgs)
+    target = client(orgs, orgs.target_org)
+    assert body(target, documents["Price_list"]["Id"]) == small
+    assert body(target, documents["Catalogue"]["Id"]) == large
+    assert documents["Price_list"]["FolderId"] == target_folder
+    assert documents["Catalogue"]["ContentType"] == "application/octet-stream"
+    target_owner = orgs.target_org.query(
+        f"SELECT Id FROM User WHERE Email = '{email}'"
+    )[0]["Id"]
+    assert documents["Notes"]["FolderId"] == target_owner
+    assert result["status"] == Run.Status.SUCCEEDED
+    assert result["files"]["Document"] == {
+        "uploaded": 3,
+        "bytes": len(small) + len(large) + 40,
+    }
+    assert document_actions(last_run()) == ["uploaded"] * 3
+
+
+def test_a_repeat_run_sends_no_document(orgs: OrgPair) -> None:
+    folder = add_folder(orgs.source_org, "Forms")
+    add_folder(orgs.target_org, "Forms")
+    add_document(orgs, folder, content(500), "Form_A")
+    add_document(orgs, folder, content(2 * INLINE_MAX), "Form_B")
+    template = make_template("Docs", DOCUMENTS)
+    orgs.migrate(template, "veid")
+    before = {d["Id"]: d["SystemModstamp"] for d in orgs.target_org.records("Document")}
+
+    result = orgs.migrate(template, "veid")
+
+    after = {d["Id"]: d["SystemModstamp"] for d in orgs.target_org.records("Document")}
+    assert after == before
+    assert result["files"]["Document"] == {"unchanged": 2}
+    assert document_actions(last_run()) == ["unchanged", "unchanged"]
+
+
+def test_a_changed_body_updates_the_mapped_target_document(orgs: OrgPair) -> None:
+    folder = add_folder(orgs.source_org, "Policies")
+    add_folder(orgs.target_org, "Policies")
+    document = add_document(orgs, folder, content(200), "Policy")
+    template = make_template("Docs", DOCUMENTS)
+    orgs.migrate(template, "veid")
+    [mapped] = orgs.target_org.records("Document")
+    new_body = content(2 * INLINE_MAX + 1, seed=4)
+    source: Any = client(orgs, orgs.source_org)
+    source.Document.update(document, {"Body": base64.b64encode(new_body).decode()})
+
+    result = orgs.migrate(template, "veid")
+
+    [updated] = orgs.target_org.records("Document")
+    assert updated["Id"] == mapped["Id"]
+    assert updated["BodyLength"] == len(new_body)
+    assert body(client(orgs, orgs.target_org), updated["Id"]) == new_body
+    assert result["files"]["Document"] == {"versioned": 1, "bytes": len(new_body)}
+    assert document_actions(last_run()) == ["versioned"]
+
+
+def test_a_document_whose_folder_the_target_lacks_fails_alone(orgs: OrgPair) -> None:
+    shared = add_folder(orgs.source_org, "Shared")
+    add_folder(orgs.target_org, "Shared")
+    private = add_folder(orgs.source_org, "Board_only")
+    add_document(orgs, shared, content(100), "Agenda")
+    lost = add_document(orgs, private, content(100, seed=1), "Minutes")
+
+    result = orgs.migrate(make_template("Docs", DOCUMENTS), "veid")
+
+    [issue] = RecordIssue.objects.filter(run=last_run(), kind="failed")
+    assert (issue.sobject, issue.source_id, issue.error_code) == (
+        "Document",
+        lost,
+        "FOLDER_NOT_FOUND",
+    )
+    assert "Board_only" in issue.message
+    assert result["status"] == Run.Status.COMPLETED_WITH_ERRORS
+    assert set(target_documents(orgs)) == {"Agenda"}
+    assert result["files"]["Document"] == {"uploaded": 1, "failed": 1, "bytes": 100}
+
+
+def test_an_oversize_document_fails_alone_and_the_run_goes_on(
+    orgs: OrgPair, settings: Settings
+) -> None:
+    settings.FILES_MAX_BYTES = 4 * INLINE_MAX
+    folder = add_folder(orgs.source_org, "Media")
+    add_folder(orgs.target_org, "Media")
+    big = add_document(orgs, folder, content(4 * INLINE_MAX + 1), "Video")
+    add_document(orgs, folder, content(2 * INLINE_MAX), "Poster")
+    add_contact(orgs, "Lamarr")
+    template = make_template("Docs", DOCUMENTS, CONTACTS_WITH_FILES)
+
+    result = orgs.migrate(template, "veid")
+
+    [issue] = RecordIssue.objects.filter(run=last_run(), kind="failed")
+    assert (issue.sobject, issue.source_id, issue.error_code) == (
+        "Document",
+        big,
+        "FILE_TOO_LARGE",
+    )
+    assert "Video.bin" in issue.message
+    assert result["status"] == Run.Status.COMPLETED_WITH_ERRORS
+    assert set(target_documents(orgs)) == {"Poster"}
+    assert result["objects"]["Contact"]["inserted"] == 1
+    assert result["files"]["Document"]["failed"] == 1

@@ -16,6 +16,7 @@ from django.test import Client
 from django.urls import reverse
 from pytest_django.fixtures import Settings as SettingsWrapper
 from rq import Worker
+from rq.worker import WorkerStatus
 
 from migrations_app.models import RecordMapping, RecordResult, Run, Template
 from migrations_app.services.leases import run_expire_leases
@@ -244,8 +245,11 @@ def test_a_worker_stops_cleanly_on_sigterm(workers: list[Popen[bytes]]) -> None:
     connection = django_rq.get_queue("default").connection
 
     def listening() -> bool:
-        """the worker registered itself and listens"""
-        return any(w.pid == worker.pid for w in Worker.all(connection=connection))
+        """the worker waits for jobs (its signal handlers are in place by then)"""
+        return any(
+            w.pid == worker.pid and w.get_state() == WorkerStatus.IDLE
+            for w in Worker.all(connection=connection)
+        )
 
     wait_until(listening, timeout=30)
 
