@@ -36,10 +36,13 @@ class RunLaunchForm(forms.Form):
         initial=Strategy.VEID_MATCH,
         widget=forms.RadioSelect,
     )
-    incremental = forms.BooleanField(
+    full = forms.BooleanField(
         required=False,
-        help_text="Read only source records changed since this pair's last "
-        "successful run of the template.",
+        label="Full run",
+        help_text="Read every selected source record. Without it, a repeat run reads "
+        "only records changed since this pair's last successful run of the same "
+        "template (everything when the template changed or that run is over 30 days "
+        "old).",
     )
     resend_unchanged = forms.BooleanField(
         required=False,
@@ -105,7 +108,7 @@ class RunLaunchForm(forms.Form):
             "strategy": data["strategy"],
             "dry_run": self.is_dry_run,
             "options": {
-                "incremental": data["incremental"],
+                "full": data["full"],
                 "only_changed": not data["resend_unchanged"],
                 "fallback_owner": data["fallback_owner"].strip(),
                 **(

@@ -26,10 +26,12 @@ class SeedingNotesForm(forms.Form):
 class ScheduleForm(forms.ModelForm[Schedule]):
     source_org = OrgChoiceField(queryset=Org.objects.order_by("name"))
     target_org = OrgChoiceField(queryset=Org.objects.order_by("name"))
-    incremental = forms.BooleanField(
+    full = forms.BooleanField(
         required=False,
-        help_text="Read only source records changed since the pair's last "
-        "successful run of the template.",
+        label="Full runs",
+        help_text="Read every selected source record on each run. By default a run "
+        "reads only records changed since the pair's last successful run of the "
+        "template.",
     )
     confirm_target = forms.CharField(
         required=False,
@@ -62,7 +64,7 @@ class ScheduleForm(forms.ModelForm[Schedule]):
         options = (
             self.instance.options if isinstance(self.instance.options, dict) else {}
         )
-        self.fields["incremental"].initial = bool(options.get("incremental"))
+        self.fields["full"].initial = bool(options.get("full"))
 
     def clean_interval_seconds(self) -> int | None:
         value: int | None = self.cleaned_data.get("interval_seconds")
@@ -95,6 +97,6 @@ class ScheduleForm(forms.ModelForm[Schedule]):
         schedule = super().save(commit=False)
         schedule.options = {
             **(schedule.options or {}),
-            "incremental": self.cleaned_data.get("incremental", False),
+            "full": self.cleaned_data.get("full", False),
         }
         return schedule

@@ -27,6 +27,8 @@ def run_result(*, run: Run) -> dict[str, Any]:
         # Files and attachments of objects with include_files: counts and bytes sent.
         "files": {s.sobject: s.notes["files"] for s in stats if s.notes.get("files")},
         "api_calls": {"source": run.source_api_calls, "target": run.target_api_calls},
+        # Whether the run read every selected record or only the changed ones, and why.
+        "read": (run.report or {}).get("read"),
         "error": run.error,
     }
 

@@ -201,7 +201,7 @@ RUN_FIELDS = (
     "target_org",
     "strategy",
     "dry_run",
-    "incremental",
+    "full",
     "resend_unchanged",
     "fallback_owner",
     "confirm_target",

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
+from urllib.parse import quote
 
 from migrations_app.engine.planning import RECORD_TYPE_OBJECT, USER_OBJECT, ObjectPlan
 from migrations_app.engine.records import (
@@ -312,8 +313,8 @@ def match_query_chunks(
     chunks: list[list[tuple[str, ...]]] = [[]]
     size = 0
     for key in keys:
-        # Each part is quoted and comma-separated in an IN list.
-        length = sum(len(part) + 3 for part in key)
+        # Each part goes quoted and comma-separated into an IN list, URL-encoded.
+        length = sum(len(quote(f"'{part}',")) for part in key)
         if chunks[-1] and size + length > budget:
             chunks.append([])
             size = 0

@@ -526,8 +526,9 @@ def test_incremental_run_reads_only_records_modified_since_the_last_success(
     assert get("Account", target_of(grandchild))["ParentId"] == target_of(child)
     assert get("Contact", target_of(ids[3]))["LastName"] == "Changed"
     assert get("Contact", target_of(added))["AccountId"] == target_of(grandchild)
-    full = orgs.migrate(template, "veid")
+    full = orgs.migrate(template, "veid", full=True)
     assert full["totals"]["selected"] == 24
+    assert full["read"]["mode"] == "full"
 
 
 # 6. Token expiry -------------------------------------------------------------------------

@@ -48,10 +48,18 @@ class Command(DataMigratorCommand):
             action="store_true",
             help="Send records even when their values did not change since the last run",
         )
-        parser.add_argument(
+        reads = parser.add_mutually_exclusive_group()
+        reads.add_argument(
+            "--full",
+            action="store_true",
+            help="Read every selected source record, not only those changed since "
+            "the pair's last successful run of the template",
+        )
+        reads.add_argument(
             "--incremental",
             action="store_true",
-            help="Read only source records modified since the last successful run",
+            help="Read only records changed since the last successful run: the "
+            "default now, kept so that existing scripts still work",
         )
         parser.add_argument(
             "--fallback-owner", default="", help="Target username or email"
@@ -107,7 +115,7 @@ class Command(DataMigratorCommand):
             "dry_run": options["dry_run"],
             "options": {
                 "only_changed": not options["resend_unchanged"],
-                "incremental": options["incremental"],
+                "full": options["full"],
                 "fallback_owner": options["fallback_owner"],
             },
         }
