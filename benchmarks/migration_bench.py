@@ -45,6 +45,7 @@ import json
 import multiprocessing
 import os
 import pstats
+import random
 import secrets
 import sys
 import tempfile
@@ -90,7 +91,17 @@ CONTACT_TEMPLATE = {
 }
 COLLECTION_SIZE = 200
 CHANGED_EVERY = 10  # "10% changed": every 10th source Contact gets a new Title
+BASELINE = "baseline"
 FIRST, FIRST_SMALL = "veid first (all inserts)", "veid first, N/4"
+AGAIN, AGAIN_1, AGAIN_10 = (
+    "veid again 1h later, no change",
+    "veid again 1h later, 1% changed",
+    "veid again 1h later, 10% changed",
+)
+MATCH = "veid_match first, half in target"
+LATENCY_BASELINE = "baseline, 100 ms latency"
+LATENCY_FIRST = "veid first, 100 ms latency"
+HOUR = 3600
 BULK, BULK_SMALL = "bulk first (Bulk API 2.0)", "bulk first, N/4"
 GROWTH_PAIRS = {"rest": (FIRST_SMALL, FIRST), "bulk": (BULK_SMALL, BULK)}
 # Records per Account in seed_demo_data: 1 + 3 Contacts + 1.5 Opportunities on average.
@@ -138,6 +149,15 @@ def cmd_change_contacts(emu: Emulator, org: str, every: int, title: str) -> int:
     return len(ids)
 
 
+def cmd_set_latency(emu: Emulator, milliseconds: int) -> None:
+    for name in ("source", "target"):
+        emu.org(name).faults.update(latency_ms=milliseconds)
+
+
+def cmd_advance_clock(emu: Emulator, seconds: float) -> str:
+    return emu.advance_clock(seconds).isoformat()
+
+
 def cmd_api_calls(emu: Emulator) -> dict[str, int]:
     return {name: emu.org(name).api_calls for name in emu.orgs}
 
@@ -148,6 +168,8 @@ COMMANDS: dict[str, Callable[..., Any]] = {
     "seed_demo": cmd_seed_demo,
     "change_contacts": cmd_change_contacts,
     "api_calls": cmd_api_calls,
+    "advance_clock": cmd_advance_clock,
+    "set_latency": cmd_set_latency,
 }
 
 
@@ -213,14 +235,18 @@ def thread_emulator() -> Iterator[EmulatorHandle]:
 
 
 def setup_django(var_dir: Path) -> None:
-    """Point the app at a throwaway SQLite database and bench-only secrets, migrate."""
+    """Point the app at a throwaway SQLite database (or BENCH_DATABASE_URL, emptied
+    first: give it a database of its own) and bench-only secrets, migrate."""
     from cryptography.fernet import Fernet
 
+    database = os.environ.get("BENCH_DATABASE_URL") or (
+        f"sqlite:///{var_dir / 'bench.sqlite3'}"
+    )
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "datamigrator.settings")
     os.environ.update(
         {
             "DATAMIGRATOR_VAR_DIR": str(var_dir),
-            "DATABASE_URL": f"sqlite:///{var_dir / 'bench.sqlite3'}",
+            "DATABASE_URL": database,
             "DEBUG": "0",  # DEBUG would log every SQL query in memory
             "SECRET_KEY": secrets.token_urlsafe(50),
             "ENCRYPTION_KEYS": Fernet.generate_key().decode(),
@@ -232,6 +258,7 @@ def setup_django(var_dir: Path) -> None:
 
     django.setup()
     call_command("migrate", verbosity=0)
+    call_command("flush", interactive=False, verbosity=0)
 
 
 def register(info: dict[str, Any]) -> Org:
@@ -342,13 +369,18 @@ def execute(
     *,
     trace: bool = False,
     profile: cProfile.Profile | None = None,
+    full: bool = False,
 ) -> tuple[dict[str, Any], float, int]:
     """One run through the services: (run_result, seconds in run_execute, peak bytes)."""
     from migrations_app.selectors import run_result
     from migrations_app.services.runs import run_create, run_execute
 
     run = run_create(
-        template=template, source_org=source, target_org=target, strategy=strategy
+        template=template,
+        source_org=source,
+        target_org=target,
+        strategy=strategy,
+        options={"full": full},
     )
     gc.collect()  # no garbage of the previous run collected (and timed) in this one
     with traced(trace) as peak:
@@ -381,29 +413,44 @@ class Bench:
         template: str = "contacts",
         bulk: bool = False,
         expected: dict[str, int] | None = None,
+        full: bool = False,
+        trace: bool = True,
     ) -> Figures:
-        """Prepare and time the scenario untraced, then prepare and trace its memory."""
+        """Prepare and time the scenario untraced, then prepare and trace its memory.
+
+        A first run is a full run (``full``): its target was emptied and its mappings
+        forgotten behind the app's back, which a repeat run reading only changes
+        would not notice. A repeat run's rate and calls per 1,000 are per source
+        record (N), whether it read them all or only the changed ones.
+        """
         source_org, target_org = self.orgs[source], self.orgs["target"]
         with path_thresholds(bulk=bulk, records=self.records):
             prepare()
             before = self.emulator.api_calls()
             result, seconds, _ = execute(
-                source_org, target_org, self.templates[template], strategy
+                source_org, target_org, self.templates[template], strategy, full=full
             )
             emulator_calls = call_deltas(self.emulator, before, source, "target")
-            prepare()
-            _, traced_seconds, peak = execute(
-                source_org, target_org, self.templates[template], strategy, trace=True
-            )
+            traced_seconds, peak = None, 0
+            if trace:
+                prepare()
+                _, traced_seconds, peak = execute(
+                    source_org,
+                    target_org,
+                    self.templates[template],
+                    strategy,
+                    trace=True,
+                    full=full,
+                )
         return Figures(
             scenario,
-            result["totals"]["selected"],
+            result["totals"]["selected"] if full else self.records,
             seconds,
             result["api_calls"],
             emulator_calls,
-            peak,
+            peak or None,
             traced_seconds,
-            outcome={k: v for k, v in result["totals"].items() if v},
+            outcome={k: v for k, v in result["totals"].items() if v or k == "selected"},
             status=result["status"],
             expected=expected or {},
         )
@@ -418,6 +465,7 @@ class Bench:
                 self.templates["contacts"],
                 "veid",
                 profile=profiler,
+                full=True,
             )
         return pstats.Stats(profiler)
 
@@ -461,8 +509,12 @@ def copy_contacts(source: Salesforce, target: Salesforce) -> int:
     return len(rows)
 
 
-def baseline(emulator: EmulatorHandle, *, trace: bool = False) -> Figures:
+def baseline(
+    emulator: EmulatorHandle, *, trace: bool = False, latency_ms: int = 0
+) -> Figures:
     emulator.call("reset", org="target")
+    if latency_ms:  # after the reset, which clears the target's faults
+        emulator.call("set_latency", milliseconds=latency_ms)
     with requests.Session() as session:
         session.verify = emulator.infos["source"]["ca_file"]
         session.trust_env = False
@@ -493,13 +545,17 @@ def nothing() -> None:
     pass
 
 
-def measure_all(bench: Bench, *, bulk: bool, demo: bool) -> list[Figures]:
+def measure_all(
+    bench: Bench, *, bulk: bool, demo: bool, latency_ms: int
+) -> list[Figures]:
     floor, traced_floor = baseline(bench.emulator), baseline(bench.emulator, trace=True)
     floor.peak_bytes, floor.traced_seconds = (
         traced_floor.peak_bytes,
         traced_floor.seconds,
     )
     results = [floor, *contact_scenarios(bench)]
+    if latency_ms:
+        results.extend(latency_scenarios(bench, latency_ms))
     if bulk:
         results.append(
             bench.run(
@@ -507,6 +563,7 @@ def measure_all(bench: Bench, *, bulk: bool, demo: bool) -> list[Figures]:
                 "veid",
                 source="small",
                 bulk=True,
+                full=True,
                 prepare=bench.empty_target,
                 expected={"inserted": bench.records // 4},
             )
@@ -516,6 +573,7 @@ def measure_all(bench: Bench, *, bulk: bool, demo: bool) -> list[Figures]:
                 BULK,
                 "veid",
                 bulk=True,
+                full=True,
                 prepare=bench.empty_target,
                 expected={"inserted": bench.records},
             )
@@ -527,55 +585,102 @@ def measure_all(bench: Bench, *, bulk: bool, demo: bool) -> list[Figures]:
                 "veid",
                 source="demo",
                 template="demo",
+                full=True,
                 prepare=bench.empty_target,
             )
         )
     return results
 
 
+def latency_scenarios(bench: Bench, milliseconds: int) -> list[Figures]:
+    """The raw baseline and a first veid run with every call of both orgs answered
+    ``milliseconds`` late (a real Salesforce round trip), timed once, untraced."""
+
+    def empty_slow_target() -> None:
+        bench.empty_target()  # clears the target's faults: set the latency again
+        bench.emulator.call("set_latency", milliseconds=milliseconds)
+
+    try:
+        floor = baseline(bench.emulator, latency_ms=milliseconds)
+        floor.scenario = LATENCY_BASELINE
+        run = bench.run(
+            LATENCY_FIRST,
+            "veid",
+            full=True,
+            trace=False,
+            prepare=empty_slow_target,
+            expected={"inserted": bench.records},
+        )
+    finally:
+        bench.emulator.call("set_latency", milliseconds=0)
+    return [floor, run]
+
+
 def contact_scenarios(bench: Bench) -> list[Figures]:
-    """First run (at N/4 and N), unchanged, 10% changed, veid_match adoption."""
+    """First run (at N/4 and N), repeat runs an hour later (no change, 1% and 10%
+    changed), and veid_match adoption."""
     emulator, edits = bench.emulator, iter(range(1, 1000))
 
-    def change_a_tenth() -> None:
-        emulator.call(
-            "change_contacts",
-            org="source",
-            every=CHANGED_EVERY,
-            title=f"Changed {next(edits)}",
-        )
+    def an_hour_later() -> None:
+        # Repeat runs happen later than the first: what changed before the last
+        # run's start, less the overlap, is behind it.
+        emulator.call("advance_clock", seconds=HOUR)
+
+    def change(every: int) -> Callable[[], None]:
+        def prepare() -> None:
+            an_hour_later()
+            emulator.call(
+                "change_contacts",
+                org="source",
+                every=every,
+                title=f"Changed {next(edits)}",
+            )
+
+        return prepare
 
     def half_in_target() -> None:
         bench.empty_target()
         emulator.call("seed_contacts", org="target", count=bench.records, every=2)
 
-    n, quarter, tenth, half = (
+    n, quarter, half = (
         bench.records,
         bench.records // 4,
-        len(range(0, bench.records, CHANGED_EVERY)),
         len(range(0, bench.records, 2)),
     )
+    tenth, hundredth = (len(range(0, n, every)) for every in (10, 100))
     return [
         bench.run(
             FIRST_SMALL,
             "veid",
             source="small",
+            full=True,
             prepare=bench.empty_target,
             expected={"inserted": quarter},
         ),
-        bench.run(FIRST, "veid", prepare=bench.empty_target, expected={"inserted": n}),
         bench.run(
-            "veid again, no change", "veid", prepare=nothing, expected={"unchanged": n}
-        ),
-        bench.run(
-            "veid again, 10% changed",
+            FIRST,
             "veid",
-            prepare=change_a_tenth,
-            expected={"updated": tenth, "unchanged": n - tenth},
+            full=True,
+            prepare=bench.empty_target,
+            expected={"inserted": n},
+        ),
+        bench.run(AGAIN, "veid", prepare=an_hour_later, expected={"selected": 0}),
+        bench.run(
+            AGAIN_1,
+            "veid",
+            prepare=change(100),
+            expected={"selected": hundredth, "updated": hundredth},
         ),
         bench.run(
-            "veid_match first, half in target",
+            AGAIN_10,
+            "veid",
+            prepare=change(CHANGED_EVERY),
+            expected={"selected": tenth, "updated": tenth},
+        ),
+        bench.run(
+            MATCH,
             "veid_match",
+            full=True,
             prepare=half_in_target,
             expected={"adopted": half, "inserted": n - half},
         ),
@@ -597,6 +702,251 @@ def summary(results: list[Figures]) -> dict[str, Any]:
         },
         "peak_memory_n_vs_n_over_4": growth,
     }
+
+
+# -- targets (issue 12) ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    key: str
+    what: str
+    better: str  # ">=" or "<="
+    limit: float
+    measure: Callable[[dict[str, Figures]], float | None]
+
+    def verdict(self, value: float | None) -> str:
+        if value is None:
+            return "not measured"
+        met = value >= self.limit if self.better == ">=" else value <= self.limit
+        return "met" if met else "MISSED"
+
+
+def _ratio(top: float, bottom: float) -> float | None:
+    return round(top / bottom, 3) if bottom else None
+
+
+def _figure(
+    by_name: dict[str, Figures], name: str, measure: Callable[[Figures], float]
+) -> float | None:
+    figures = by_name.get(name)
+    return round(measure(figures), 3) if figures is not None else None
+
+
+def _speedup(by_name: dict[str, Figures], name: str) -> float | None:
+    if FIRST not in by_name or name not in by_name:
+        return None
+    return _ratio(by_name[FIRST].seconds, by_name[name].seconds)
+
+
+def _both_sides(figures: Figures) -> float:
+    return figures.per_1000("source") + figures.per_1000("target")
+
+
+TARGETS = (
+    Target(
+        "first_veid_vs_baseline",
+        "first veid run, no added latency, x the raw baseline",
+        ">=",
+        0.8,
+        lambda r: _ratio(r[FIRST].rate, r[BASELINE].rate) if FIRST in r else None,
+    ),
+    Target(
+        "first_veid_with_latency_vs_baseline",
+        "first veid run, 100 ms per call, x faster than the raw baseline",
+        ">=",
+        3.0,
+        lambda r: (
+            _ratio(r[LATENCY_FIRST].rate, r[LATENCY_BASELINE].rate)
+            if LATENCY_FIRST in r and LATENCY_BASELINE in r
+            else None
+        ),
+    ),
+    Target(
+        "collections_target_calls_per_1000",
+        "target API calls per 1,000 records, Collections",
+        "<=",
+        5.5,
+        lambda r: _figure(r, FIRST, lambda f: f.per_1000("target")),
+    ),
+    Target(
+        "bulk_target_calls_per_1000",
+        "target API calls per 1,000 records, Bulk 2.0",
+        "<=",
+        0.3,
+        lambda r: _figure(r, BULK, lambda f: f.per_1000("target")),
+    ),
+    Target(
+        "veid_match_target_calls_per_1000",
+        "target API calls per 1,000 records, veid_match, half in target",
+        "<=",
+        6.0,
+        lambda r: _figure(r, MATCH, lambda f: f.per_1000("target")),
+    ),
+    Target(
+        "repeat_no_change_speedup",
+        "repeat run 1h later, no change: x faster than the first run",
+        ">=",
+        10.0,
+        lambda r: _speedup(r, AGAIN),
+    ),
+    Target(
+        "repeat_no_change_calls_per_1000",
+        "repeat run 1h later, no change: API calls per 1,000 records, both orgs",
+        "<=",
+        0.2,
+        lambda r: _figure(r, AGAIN, _both_sides),
+    ),
+    Target(
+        "repeat_1pct_changed_speedup",
+        "repeat run after 1% changed: x faster than the first run",
+        ">=",
+        5.0,
+        lambda r: _speedup(r, AGAIN_1),
+    ),
+    Target(
+        "peak_memory_n_vs_n_over_4",
+        "peak memory of a first run at N over N/4 (run --records 500000 for the "
+        "500k vs 125k check)",
+        "<=",
+        1.25,
+        lambda r: (
+            growth_ratio(r[FIRST_SMALL], r[FIRST])
+            if FIRST_SMALL in r and FIRST in r
+            else None
+        ),
+    ),
+)
+LOOKUP_TARGET = Target(
+    "mapping_lookup_ms_per_2000_ids",
+    "mapping lookup per page of 2,000 ids, ms",
+    "<=",
+    25.0,
+    lambda r: None,
+)
+
+
+def target_figures(
+    results: list[Figures], lookup: dict[str, Any] | None
+) -> dict[str, dict[str, Any]]:
+    """Every issue-12 figure under a stable key, with its target and verdict."""
+    by_name = {figures.scenario: figures for figures in results}
+    by_name[BASELINE] = results[0]
+    figures = {}
+    for target in TARGETS:
+        value = target.measure(by_name)
+        figures[target.key] = _target_entry(target, value)
+    if lookup is not None:
+        figures[LOOKUP_TARGET.key] = {
+            **_target_entry(LOOKUP_TARGET, lookup["after_ms"]),
+            "details": lookup,
+        }
+    return figures
+
+
+def _target_entry(target: Target, value: float | None) -> dict[str, Any]:
+    return {
+        "what": target.what,
+        "value": value,
+        "target": f"{target.better} {target.limit:g}",
+        "verdict": target.verdict(value),
+    }
+
+
+# -- mapping lookups at millions of rows -------------------------------------------------
+
+LOOKUP_OBJECTS = ("Contact", "Account", "Opportunity", "Case", "Lead")
+LOOKUP_PAGES = 20
+
+
+def lookup_check(orgs: dict[str, Org], mappings: int) -> dict[str, Any]:
+    """Prefill ``mappings`` rows over several pairs and objects, then time a page's
+    lookup (2,000 ids) as the run does it and as it did before issue 12."""
+    from migrations_app.models import RecordMapping
+    from migrations_app.services.batches import mappings_of
+
+    started = time.perf_counter()
+    pairs = [
+        (orgs["source"].pk, orgs["target"].pk),
+        (orgs["small"].pk, orgs["target"].pk),
+        (orgs["demo"].pk, orgs["target"].pk),
+        (orgs["source"].pk, orgs["demo"].pk),
+    ]
+    prefill_mappings(pairs, mappings)
+    prefill_seconds = time.perf_counter() - started
+    source_org, target_org = pairs[0]
+    per_slice = mappings // (len(pairs) * len(LOOKUP_OBJECTS))
+    rng = random.Random(12)
+    after, before = [], []
+    for _ in range(LOOKUP_PAGES):
+        ids = [_lookup_id(0, rng.randrange(per_slice)) for _ in range(2000)]
+        tick = time.perf_counter()
+        found = mappings_of(
+            source_org_id=source_org,
+            target_org_id=target_org,
+            sobject="Contact",
+            source_ids=ids,
+        )
+        after.append((time.perf_counter() - tick) * 1000)
+        tick = time.perf_counter()
+        old = list(
+            RecordMapping.objects.filter(
+                source_org=source_org, target_org=target_org, source_id__in=ids
+            )
+        )
+        before.append((time.perf_counter() - tick) * 1000)
+        assert len(found) == len(old) == len(set(ids)), "the lookup missed mappings"
+    return {
+        "mappings": mappings,
+        "prefill_seconds": round(prefill_seconds, 1),
+        "pages": LOOKUP_PAGES,
+        "after_ms": round(sorted(after)[len(after) // 2], 2),
+        "before_ms": round(sorted(before)[len(before) // 2], 2),
+        "note": "median per page; before = the pre-issue-12 query (no sObject, "
+        "model objects)",
+    }
+
+
+def _lookup_id(slice_number: int, i: int) -> str:
+    return f"003{slice_number:03d}{i:012d}"
+
+
+def prefill_mappings(pairs: list[tuple[int, int]], mappings: int) -> None:
+    """Insert the rows server-side (generate_series or a recursive CTE): minutes for
+    millions, where rows sent one by one would take hours."""
+    from django.db import connection
+
+    from migrations_app.models import RecordMapping
+
+    table = RecordMapping._meta.db_table
+    per_slice = mappings // (len(pairs) * len(LOOKUP_OBJECTS))
+    postgres = connection.vendor == "postgresql"
+    numbers = (
+        "SELECT generate_series(0, %s - 1) AS i"
+        if postgres
+        else "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n "
+        "WHERE i + 1 < %s) SELECT i FROM n"
+    )
+    pad = "lpad(i::text, 12, '0')" if postgres else "printf('%%012d', i)"
+    now = "now()" if postgres else "strftime('%%Y-%%m-%%d %%H:%%M:%%f', 'now')"
+    number = 0
+    with connection.cursor() as cursor:
+        for source_org, target_org in pairs:
+            for sobject in LOOKUP_OBJECTS:
+                prefix = f"003{number:03d}"
+                target_prefix = f"00T{number:03d}"
+                cursor.execute(
+                    f"INSERT INTO {table} (created_at, updated_at, source_org_id, "
+                    "target_org_id, sobject, source_id, target_id, "
+                    "target_organization_id, source_organization_id, values_hash, "
+                    "status, outdated_reason, outdated_reason_code, drift_modified_by) "
+                    f"SELECT {now}, {now}, %s, %s, %s, %s || {pad}, %s || {pad}, "
+                    f"'', '', '', 'active', '', '', '' FROM ({numbers}) AS numbers",
+                    [source_org, target_org, sobject, prefix, target_prefix, per_slice],
+                )
+                number += 1
+        if postgres:
+            cursor.execute(f"ANALYZE {table}")
 
 
 def growth_ratio(small: Figures, full: Figures) -> float | None:
@@ -682,6 +1032,27 @@ def arguments() -> argparse.Namespace:
         "Contacts, Opportunities) on about N records",
     )
     parser.add_argument(
+        "--latency-ms",
+        type=int,
+        default=100,
+        metavar="MS",
+        help="also time the baseline and a first veid run with this much latency "
+        "per call in both orgs (default 100; 0 skips them)",
+    )
+    parser.add_argument(
+        "--lookup-mappings",
+        type=int,
+        default=0,
+        metavar="M",
+        help="also prefill M mappings and time a page's mapping lookup "
+        "(issue 12: 5000000, on PostgreSQL through BENCH_DATABASE_URL)",
+    )
+    parser.add_argument(
+        "--lookup-only",
+        action="store_true",
+        help="with --lookup-mappings: skip the migration scenarios",
+    )
+    parser.add_argument(
         "--profile",
         nargs="?",
         const="",
@@ -703,6 +1074,9 @@ def seed(emulator: EmulatorHandle, records: int, *, demo: bool) -> int:
     """Fill the source orgs; returns the number of demo records (0 without demo)."""
     emulator.call("seed_contacts", org="source", count=records)
     emulator.call("seed_contacts", org="small", count=records // 4)
+    # The records exist well before the first run, as in an org: a repeat run's
+    # overlap (INCREMENTAL_OVERLAP_SECONDS) then reaches back to no record.
+    emulator.call("advance_clock", seconds=HOUR)
     if not demo:
         return 0
     accounts = max(1, round(records / DEMO_RECORDS_PER_ACCOUNT))
@@ -711,12 +1085,15 @@ def seed(emulator: EmulatorHandle, records: int, *, demo: bool) -> int:
 
 def size_caveats(records: int, *, bulk: bool) -> list[str]:
     """Memory legitimately grows with N until N/4 fills a page or batch."""
-    from migrations_app.engine.pages import BULK_JOB_SIZE as BULK_BATCH_SIZE
+    from django.conf import settings
+
     from migrations_app.engine.pages import PAGE_SIZE
+
+    bulk_batch_size = settings.BULK_WRITE_JOB_RECORDS
 
     sizes = {"rest": ("REST page", PAGE_SIZE)}
     if bulk:
-        sizes["bulk"] = ("Bulk API batch", BULK_BATCH_SIZE)
+        sizes["bulk"] = ("Bulk API job", bulk_batch_size)
     return [
         f"{path}: N/4 = {records // 4} is below one {what} of {size} records, so "
         f"peak memory may grow with N up to that size; use --records {4 * size} or "
@@ -731,8 +1108,11 @@ def report(
     results: list[Figures],
     phases: dict[str, float],
     demo_records: int,
+    lookup: dict[str, Any] | None = None,
 ) -> None:
+    """Print the table and the targets, or one JSON object with stable keys."""
     notes = checks(results) + size_caveats(args.records, bulk=not args.no_bulk)
+    targets = target_figures(results, lookup) if results else {}
     if args.json:
         print(
             json.dumps(
@@ -740,9 +1120,11 @@ def report(
                     "records": args.records,
                     "demo_records": demo_records,
                     "emulator": "in-process" if args.in_process else "child process",
+                    "database": _database_vendor(),
+                    "targets": targets,
                     "cpu_count": os.cpu_count(),
                     "phase_seconds": phases,
-                    "summary": summary(results),
+                    "summary": summary(results) if results else {},
                     "notes": notes,
                     "scenarios": [f.as_dict(results[0].rate) for f in results],
                 },
@@ -750,13 +1132,28 @@ def report(
             )
         )
         return
-    print(table(results))
-    print()
-    for key, value in summary(results).items():
-        print(f"{key}: {value}")
+    if results:
+        print(table(results))
+        print()
+        for key, value in summary(results).items():
+            print(f"{key}: {value}")
+    print(f"\ntargets (issue 12), database {_database_vendor()}:")
+    for key, entry in targets.items():
+        print(
+            f"  {key:<36} {entry['value']!s:>9}  target {entry['target']:<8} "
+            f"{entry['verdict']:<12} {entry['what']}"
+        )
+    if lookup is not None:
+        print(f"  mapping lookup details: {lookup}")
     for note in notes:
         print(f"note: {note}")
     print("seconds spent: " + ", ".join(f"{k} {v}" for k, v in phases.items()))
+
+
+def _database_vendor() -> str:
+    from django.db import connection
+
+    return connection.vendor
 
 
 def main() -> int:
@@ -779,12 +1176,23 @@ def main() -> int:
                     import_templates(),
                     args.records,
                 )
-            with phase(phases, "scenarios"):
-                results = measure_all(bench, bulk=not args.no_bulk, demo=args.demo)
+            results: list[Figures] = []
+            if not args.lookup_only:
+                with phase(phases, "scenarios"):
+                    results = measure_all(
+                        bench,
+                        bulk=not args.no_bulk,
+                        demo=args.demo,
+                        latency_ms=args.latency_ms,
+                    )
             if args.profile is not None:
                 with phase(phases, "profile"):
                     stats = bench.profile()
-    report(args, results, phases, demo_records)
+            lookup = None
+            if args.lookup_mappings:
+                with phase(phases, "lookup check"):
+                    lookup = lookup_check(bench.orgs, args.lookup_mappings)
+    report(args, results, phases, demo_records, lookup)
     if stats is not None:
         print_profile(stats, args.profile or None)
     return 0

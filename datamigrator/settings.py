@@ -323,6 +323,12 @@ SALESFORCE_TIMEOUT_SECONDS = env_int("SALESFORCE_TIMEOUT_SECONDS", 120)
 # with Bulk API 2.0 ingest jobs instead of REST pages and sObject Collections.
 BULK_QUERY_THRESHOLD = env_int("BULK_QUERY_THRESHOLD", 50_000)
 BULK_WRITE_THRESHOLD = env_int("BULK_WRITE_THRESHOLD", 10_000)
+# Records per Bulk API 2.0 ingest job (and per page on the Bulk path): each job costs
+# about five calls whatever its size, so jobs are as large as this memory budget
+# allows (a page of records, its decisions and its CSV: about 4 KB a record).
+BULK_WRITE_JOB_RECORDS = env_int("BULK_WRITE_JOB_RECORDS", 25_000)
+# sObject Collections calls a run keeps in flight at once (1: one after the other).
+WRITE_CONCURRENCY = env_int("WRITE_CONCURRENCY", 4)
 # Files (issue 13): content up to FILES_INLINE_MAX_BYTES goes as base64 in JSON (held
 # in memory); larger content is streamed in a multipart body. A file above
 # FILES_MAX_BYTES (Salesforce's 2 GB for a ContentVersion) fails alone.

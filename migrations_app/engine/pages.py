@@ -28,9 +28,6 @@ from migrations_app.engine.strategy import Action, Decision, Mapped, Strategy, d
 PAGE_SIZE = 2000
 # Records per sObject Collections call (the API's own maximum).
 COLLECTION_SIZE = 200
-# Records per Bulk API 2.0 ingest job. A job's CSV is streamed, so this bounds the
-# rows (and their decisions) held at once, not an upload buffer.
-BULK_JOB_SIZE = 10_000
 # Characters of match-key values per match query. Salesforce refuses a REST request
 # URI longer than 16,384 bytes, so a page's keys go out in as few queries as fit.
 MATCH_QUERY_CHARS = 14_000

@@ -12,6 +12,8 @@ import contextlib
 import csv
 import io
 import re
+import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -38,6 +40,10 @@ from migrations_app.salesforce.errors import (
 
 COLLECTION_SIZE = 200
 BULK_QUERY_PAGE_SIZE = 10_000
+# Polling an ingest job: first after 50 ms, then twice as late each time, at most 5 s.
+BULK_POLL_FIRST_SECONDS = 0.05
+BULK_POLL_MAX_SECONDS = 5.0
+BULK_WAIT_SECONDS = 3600
 LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
 
 
@@ -84,6 +90,10 @@ class ApiUsage:
     # The org's own time, from the Date header of its last answer: repeat runs anchor
     # "changed since" on it, so a skewed clock on this server cannot hide a change.
     server_time: datetime | None = None
+    # Several writes may be in flight at once (services/batches.py): count under it.
+    lock: threading.Lock = field(
+        default_factory=threading.Lock, repr=False, compare=False
+    )
 
     @property
     def remaining(self) -> int | None:
@@ -166,7 +176,8 @@ def _usage_hook(usage: ApiUsage) -> Callable[..., None]:
         # Only data API calls count against the org's allowance; logins and the
         # identity URL do not.
         if "/services/data/" in response.url:
-            usage.calls += 1
+            with usage.lock:
+                usage.calls += 1
         date = response.headers.get("Date")
         if date:
             with contextlib.suppress(TypeError, ValueError):
@@ -474,21 +485,69 @@ class SalesforceClient:
             on_job(job_id)
         self._call(lambda sf: _ingest(sf, sobject).upload_job_data(job_id, data))
         self._call(lambda sf: _ingest(sf, sobject).close_job(job_id))
-        self._call(lambda sf: _ingest(sf, sobject).wait_for_job(job_id, False, 0.2))
-        return self.bulk_results(sobject, job_id, data)
+        job = self._wait_for_ingest(sobject, job_id)
+        return self.bulk_results(
+            sobject, job_id, data, job=job, update=operation == "update"
+        )
 
-    def bulk_results(self, sobject: str, job_id: str, data: str) -> list[SaveResult]:
-        """The outcome of each row of ``data`` (the CSV an ingest job was sent)."""
+    def _wait_for_ingest(self, sobject: str, job_id: str) -> dict[str, Any]:
+        """Poll the job until it ends; return its last info (counts of rows).
+
+        The first look comes after BULK_POLL_FIRST_SECONDS, the next ones twice as
+        late each time up to BULK_POLL_MAX_SECONDS: a small job is seen done after
+        one or two polls, a large one does not spend a call every fraction of a
+        second.
+        """
+        delay = BULK_POLL_FIRST_SECONDS
+        deadline = time.monotonic() + BULK_WAIT_SECONDS
+        while True:
+            time.sleep(delay)
+            job: dict[str, Any] = self._call(
+                lambda sf: _ended_job(_ingest(sf, sobject).get_job(job_id, False))
+            )
+            if job["state"] == "JobComplete":
+                return job
+            if time.monotonic() > deadline:
+                raise SalesforceError(
+                    f"Bulk job {job_id} still {job['state']} after {BULK_WAIT_SECONDS}s",
+                    code="TIMEOUT",
+                    permanent=False,
+                )
+            delay = min(delay * 2, BULK_POLL_MAX_SECONDS)
+
+    def bulk_results(
+        self,
+        sobject: str,
+        job_id: str,
+        data: str,
+        *,
+        job: dict[str, Any] | None = None,
+        update: bool = False,
+    ) -> list[SaveResult]:
+        """The outcome of each row of ``data`` (the CSV an ingest job was sent).
+
+        With the job's final info: failed results are fetched only if it reports
+        failed rows, and an update job with every row processed and none failed
+        needs no result at all (the rows sent carry the Ids).
+        """
+        sent_rows = list(csv.reader(io.StringIO(data)))
+        header, sent_rows = sent_rows[0], sent_rows[1:]
+        processed = job is not None and int(
+            job.get("numberRecordsProcessed") or 0
+        ) == len(sent_rows)
+        no_failures = processed and not int((job or {}).get("numberRecordsFailed") or 0)
+        if update and no_failures and "Id" in header:
+            at = header.index("Id")
+            return [SaveResult(success=True, id=row[at]) for row in sent_rows]
 
         def fetch(sf: Salesforce) -> tuple[str, str]:
             client = _ingest(sf, sobject)
-            return (
-                client.get_ingest_results(job_id, "successfulResults"),
-                client.get_ingest_results(job_id, "failedResults"),
-            )
+            successful = client.get_ingest_results(job_id, "successfulResults")
+            if no_failures:
+                return successful, ""
+            return successful, client.get_ingest_results(job_id, "failedResults")
 
         successful, failed = self._read(fetch, "bulk results")
-        sent_rows = list(csv.reader(io.StringIO(data)))[1:]
         return match_bulk_results(sent_rows, successful, failed)
 
     def _collection(
@@ -576,6 +635,15 @@ def _bulk_error(text: str) -> FieldError:
     return FieldError(
         statusCode=code, message=message, fields=[f for f in fields.split(",") if f]
     )
+
+
+def _ended_job(job: dict[str, Any]) -> dict[str, Any]:
+    """A job's info; an aborted or failed job raises as simple-salesforce does."""
+    if job["state"] in ("Aborted", "Failed"):
+        raise SalesforceOperationError(
+            f"Job failure. Response content: {job.get('errorMessage') or job}"
+        )
+    return job
 
 
 def _ingest(sf: Salesforce, sobject: str) -> Any:

@@ -7,11 +7,13 @@ and records each call's results in one transaction (DESIGN invariants 3 and 6).
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Callable, Sequence
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -24,7 +26,7 @@ from migrations_app.engine.pages import (
     PageFacts,
     Write,
 )
-from migrations_app.engine.planning import ObjectPlan
+from migrations_app.engine.planning import RECORD_TYPE_OBJECT, USER_OBJECT, ObjectPlan
 from migrations_app.engine.records import build_payload, match_key_value, same_values
 from migrations_app.engine.strategy import Action, Decision, Strategy
 from migrations_app.models import (
@@ -96,34 +98,49 @@ def load_mappings(
     """
     if context.strategy is Strategy.NONE:
         return {}
-    known: Known = {}
     run = context.run
-    for sobject, ids in pages.lookup_ids_by_object(plan, page).items():
-        found = RecordMapping.objects.filter(
-            source_org=run.source_org_id,
-            target_org=run.target_org_id,
+    return {
+        row.source_id: row
+        for sobject, ids in pages.lookup_ids_by_object(plan, page).items()
+        for row in mappings_of(
+            source_org_id=run.source_org_id,
+            target_org_id=run.target_org_id,
             sobject=sobject,
-            source_id__in=sorted(ids),
-        ).values_list(
-            "pk",
-            "source_id",
-            "target_id",
-            "status",
-            "values_hash",
-            "outdated_reason_code",
-            "outdated_reason",
+            source_ids=ids,
         )
-        for pk, source_id, target_id, status, hash_, code, reason in found:
-            known[source_id] = KnownMapping(
-                pk,
-                source_id,
-                target_id,
-                status == MappingStatus.ACTIVE,
-                hash_,
-                code,
-                reason,
-            )
-    return known
+    }
+
+
+def mappings_of(
+    *, source_org_id: int, target_org_id: int, sobject: str, source_ids: Iterable[str]
+) -> list[KnownMapping]:
+    """The mappings of ``source_ids`` of one sObject, as plain rows."""
+    found = RecordMapping.objects.filter(
+        source_org=source_org_id,
+        target_org=target_org_id,
+        sobject=sobject,
+        source_id__in=sorted(source_ids),
+    ).values_list(
+        "pk",
+        "source_id",
+        "target_id",
+        "status",
+        "values_hash",
+        "outdated_reason_code",
+        "outdated_reason",
+    )
+    return [
+        KnownMapping(
+            pk,
+            source_id,
+            target_id,
+            status == MappingStatus.ACTIVE,
+            hash_,
+            code,
+            reason,
+        )
+        for pk, source_id, target_id, status, hash_, code, reason in found
+    ]
 
 
 def process_page(
@@ -155,8 +172,7 @@ def process_page(
         _count_dry_run(context, plan, decided, page)
     else:
         _adopt_as_is(context, plan, decided.adopted_as_is, page)
-        for chunk in chunked(decided.inserts, write_size):
-            _write_inserts(context, plan, chunk)
+        _write_all_inserts(context, plan, decided.inserts, write_size)
         for chunk in chunked(decided.updates, write_size):
             _write_updates(context, plan, chunk)
     _record(context, plan, page, checkpoint=checkpoint)
@@ -228,6 +244,80 @@ def _warned_before(
         run__target_org=context.run.target_org_id,
     ).values_list("source_id", "fields")
     return {(source_id, name) for source_id, names in found for name in names}
+
+
+def _write_all_inserts(
+    context: RunContext, plan: ObjectPlan, inserts: list[Write], write_size: int
+) -> None:
+    """Send a page's inserts, several Collections calls in flight at once.
+
+    Each call is journaled (committed) before it is sent, as one call alone would be
+    (DESIGN invariant 3); only the HTTP calls run on the pool's threads, while this
+    thread records the answered calls in order, each in its own transaction. A lost
+    answer is settled once the other calls in flight have been recorded, so that
+    reconciling it cannot take their records for its own. Bulk jobs go one by one:
+    their journal learns the job id from inside the call.
+    """
+    chunks = list(chunked(_grouped_by_parent(plan, inserts), write_size))
+    workers = settings.WRITE_CONCURRENCY
+    if workers <= 1 or write_size > COLLECTION_SIZE or len(chunks) <= 1:
+        for chunk in chunks:
+            _write_inserts(context, plan, chunk)
+        return
+    pending = iter(chunks)
+    in_flight: deque[tuple[journal.Entry, list[Write], Future[list[SaveResult]]]]
+    in_flight = deque()
+    doubts: list[tuple[journal.Entry, list[Write], journal.WriteInDoubt]] = []
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+
+        def send_next() -> None:
+            if doubts:  # settle first; what is left goes one by one after
+                return
+            chunk = next(pending, None)
+            if chunk is None:
+                return
+            entry = journal.journal_open(context.run, plan.sobject, chunk)
+            values = [w.values for w in chunk]
+            future = pool.submit(_send, context.target.create, plan, values)
+            in_flight.append((entry, chunk, future))
+
+        for _ in range(workers):
+            send_next()
+        while in_flight:
+            entry, chunk, future = in_flight.popleft()
+            try:
+                saved = future.result()
+            except journal.WriteInDoubt as lost:
+                doubts.append((entry, chunk, lost))
+                continue
+            result = BatchResult()
+            _collect_inserts(context, plan, chunk, saved, result)
+            _record(context, plan, result, entry)
+            send_next()
+    for entry, chunk, doubt in doubts:
+        _write_inserts(
+            context, plan, _settle_in_place(context, plan, entry, chunk, doubt)
+        )
+    for chunk in pending:  # not sent because of a doubt: one by one now
+        _write_inserts(context, plan, chunk)
+
+
+def _grouped_by_parent(plan: ObjectPlan, inserts: list[Write]) -> list[Write]:
+    """Children of one parent side by side, so that they go in the same call.
+
+    Salesforce locks a parent while it inserts its children; two calls in flight
+    with children of the same parent can fail with UNABLE_TO_LOCK_ROW.
+    """
+    parents = [
+        name
+        for name, references in plan.references.items()
+        if references not in ((USER_OBJECT,), (RECORD_TYPE_OBJECT,))
+    ]
+    if not parents:
+        return inserts
+    return sorted(
+        inserts, key=lambda w: tuple(str(w.values.get(name) or "") for name in parents)
+    )
 
 
 def _write_inserts(context: RunContext, plan: ObjectPlan, inserts: list[Write]) -> None:

@@ -41,7 +41,9 @@ def run_check_target_deleted(
         status=MappingStatus.ACTIVE
     )
     side = Side("target", target)
-    replicated = deleted_since(side, sobject, _previous_run_start(run), timezone.now())
+    # Both ends in the target org's own clock, which may run ahead of ours.
+    now = target.usage.server_time or timezone.now()
+    replicated = deleted_since(side, sobject, _previous_run_start(run), now)
     if replicated is not None:
         batches: Iterable[Sequence[str] | set[str]] = [
             mapped_ids(mappings, side, replicated[0])
@@ -59,6 +61,8 @@ def run_check_target_deleted(
 
 
 def _previous_run_start(run: Run) -> datetime | None:
+    """When the pair's previous run started, by the target org's clock if it was
+    kept (runs.py), else by ours."""
     previous = (
         Run.objects.filter(
             source_org=run.source_org_id,
@@ -68,7 +72,11 @@ def _previous_run_start(run: Run) -> datetime | None:
         )
         .exclude(pk=run.pk)
         .order_by("-started_at")
-        .values_list("started_at", flat=True)
+        .values_list("started_at", "report")
         .first()
     )
-    return previous
+    if previous is None:
+        return None
+    started_at, report = previous
+    clock = (report or {}).get("target_clock")
+    return datetime.fromisoformat(clock) if clock else started_at

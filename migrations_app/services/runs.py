@@ -496,8 +496,7 @@ def run_again(*, run: Run, user: User | None = None) -> Run:
         options={
             key: value
             for key, value in run.options.items()
-            if key
-            in ("only_changed", "full", "fallback_owner", "keep_before_images")
+            if key in ("only_changed", "full", "fallback_owner", "keep_before_images")
         },
         requested_by=user,
     )
@@ -534,14 +533,14 @@ def _prepare(
     run.target_organization_id = target_identity.organization_id
     # A resumed attempt keeps the first attempt's anchor: what changed while the
     # run was interrupted must be read by the next run.
-    source_clock = (run.report or {}).get("source_clock") or _source_now(
-        source
-    ).isoformat()
+    kept = run.report or {}
+    source_clock = kept.get("source_clock") or _org_now(source).isoformat()
     read = _read_plan(run, datetime.fromisoformat(source_clock))
     run.report = {
         "problems": [problem.as_dict() for problem in plan.problems],
         "order": [item.sobject for item in plan.objects],
         "source_clock": source_clock,
+        "target_clock": kept.get("target_clock") or _org_now(target).isoformat(),
         "read": read.as_dict(),
     }
     run.save(
@@ -751,7 +750,9 @@ def _migrate_records(
         if use_bulk_read
         else context.source.query(query)
     )
-    batch_size = pages.BULK_JOB_SIZE if use_bulk_write else pages.COLLECTION_SIZE
+    batch_size = (
+        settings.BULK_WRITE_JOB_RECORDS if use_bulk_write else pages.COLLECTION_SIZE
+    )
     read = 0
     for page in chunked(records, max(pages.PAGE_SIZE, batch_size)):
         context.check_cancel()
@@ -783,10 +784,10 @@ def _incremental_condition(context: RunContext) -> str:
     return f"SystemModstamp > {since.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}"
 
 
-def _source_now(source: SalesforceClient) -> datetime:
-    """The source org's time, from the Date header of its last answer (describes
-    came just before); this server's time if the org sent none."""
-    return source.usage.server_time or timezone.now()
+def _org_now(client: SalesforceClient) -> datetime:
+    """An org's time, from the Date header of its last answer (describes came just
+    before); this server's time if the org sent none."""
+    return client.usage.server_time or timezone.now()
 
 
 def _read_plan(run: Run, source_now: datetime) -> incremental.ReadPlan:

@@ -371,6 +371,8 @@ def test_lost_answer_interrupts_and_the_next_run_creates_no_duplicate(
     orgs: OrgPair, settings: Any
 ) -> None:
     settings.RUN_RETRY_BUDGET = 0  # no retry in place: the crash path
+    # One call at a time, so that exactly the first one is answered by nobody.
+    settings.WRITE_CONCURRENCY = 1
     template = make_template("Contacts", CONTACT)
     seed_contacts(orgs, 250)
     orgs.target_org.faults.update(fail_after_writes=1)
