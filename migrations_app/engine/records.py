@@ -52,9 +52,14 @@ def build_payload(
     return payload
 
 
+# What json.dumps(sort_keys=True, separators=(",", ":"), default=str) builds on every
+# call, built once: the same text, so stored hashes stay comparable.
+_HASH_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
+
+
 def values_hash(values: Mapping[str, Any]) -> str:
     """A stable fingerprint of the values sent, to skip unchanged records next time."""
-    encoded = json.dumps(values, sort_keys=True, separators=(",", ":"), default=str)
+    encoded = _HASH_ENCODER.encode(values)
     return hashlib.sha256(encoded.encode()).hexdigest()
 
 

@@ -152,6 +152,7 @@ def process_page(
     defer_self: bool,
     write_size: int,
     checkpoint: dict[str, Any],
+    pipeline: InsertPipeline | None = None,
 ) -> None:
     """Decide a whole page (engine), then write it in chunks of ``write_size``.
 
@@ -170,6 +171,17 @@ def process_page(
     page.counts["selected"] = len(records)
     if context.run.dry_run:
         _count_dry_run(context, plan, decided, page)
+    elif pipeline is not None:
+        _adopt_as_is(context, plan, decided.adopted_as_is, page)
+
+        def close_page() -> None:
+            for chunk in chunked(decided.updates, write_size):
+                _write_updates(context, plan, chunk)
+            _record(context, plan, page, checkpoint=checkpoint)
+
+        chunks = chunked(_grouped_by_parent(plan, decided.inserts), write_size)
+        pipeline.add(list(chunks), close_page)
+        return
     else:
         _adopt_as_is(context, plan, decided.adopted_as_is, page)
         _write_all_inserts(context, plan, decided.inserts, write_size)
@@ -300,6 +312,133 @@ def _write_all_inserts(
         )
     for chunk in pending:  # not sent because of a doubt: one by one now
         _write_inserts(context, plan, chunk)
+
+
+def insert_pipeline(
+    context: RunContext, plan: ObjectPlan, write_size: int
+) -> InsertPipeline | None:
+    """A pipeline whose Collections inserts stay in flight from one page to the next,
+    or None where a page's decisions could depend on the previous page's inserts
+    (a lookup to the object itself, a match query) or where calls go one by one."""
+    workers = settings.WRITE_CONCURRENCY
+    if workers <= 1 or write_size > COLLECTION_SIZE or context.run.dry_run:
+        return None
+    if context.strategy is Strategy.VEID_MATCH:
+        return None  # the next page's match query must see this page's mappings
+    if any(plan.sobject in refs for refs in plan.references.values()):
+        return None
+    return InsertPipeline(context, plan, workers)
+
+
+class InsertPipeline:
+    """Collections inserts of successive pages, ``workers`` calls in flight at once.
+
+    Like ``_write_all_inserts``, but the last calls of a page stay in flight while the
+    next page is read and decided, so the network is not idle at page boundaries.
+    Each call is journaled (committed) before it is sent and recorded in its own
+    transaction on this thread, in the order sent; a page is closed (its updates,
+    counts and checkpoint) as soon as its last insert call is recorded, before any
+    call of the next page is. After a lost answer, what is in flight is recorded,
+    the doubts are settled in place, and the rest goes one call at a time.
+    """
+
+    def __init__(self, context: RunContext, plan: ObjectPlan, workers: int) -> None:
+        self.context = context
+        self.plan = plan
+        self.workers = workers
+        self.pool = ThreadPoolExecutor(max_workers=workers)
+        self.sent = 0  # sequence number of the last call sent
+        self.in_flight: deque[
+            tuple[int, journal.Entry, list[Write], Future[list[SaveResult]]]
+        ] = deque()
+        self.waiting: deque[list[Write]] = deque()  # chunks not sent yet
+        # (sequence number of a page's last call, its closer), in page order.
+        self.closers: deque[tuple[int, Callable[[], None]]] = deque()
+
+    def add(self, chunks: list[list[Write]], close: Callable[[], None]) -> None:
+        """Queue a page's insert chunks and its closer; return once every chunk of
+        the page is sent (the last ones may still be in flight)."""
+        self.waiting.extend(chunks)
+        self.closers.append((self.sent + len(self.waiting), close))
+        self._fill()
+        while self.waiting or (self.closers and self._closable()):
+            if self.closers and self._closable():
+                self.closers.popleft()[1]()
+                continue
+            self._record_oldest()
+            self._fill()
+
+    def finish(self) -> None:
+        """Record everything in flight and close every page."""
+        while self.in_flight or self.waiting or self.closers:
+            if self.closers and self._closable():
+                self.closers.popleft()[1]()
+                continue
+            if not self.in_flight:
+                self._fill()
+            self._record_oldest()
+            self._fill()
+        self.pool.shutdown()
+
+    def abandon(self) -> None:
+        """Stop without recording: calls in flight stay in doubt in the journal."""
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def _closable(self) -> bool:
+        last, _ = self.closers[0]
+        recorded = self.in_flight[0][0] - 1 if self.in_flight else self.sent
+        return last <= recorded
+
+    def _fill(self) -> None:
+        while self.waiting and len(self.in_flight) < self.workers:
+            chunk = self.waiting.popleft()
+            entry = journal.journal_open(self.context.run, self.plan.sobject, chunk)
+            values = [w.values for w in chunk]
+            future = self.pool.submit(
+                _send, self.context.target.create, self.plan, values
+            )
+            self.sent += 1
+            self.in_flight.append((self.sent, entry, chunk, future))
+
+    def _record_oldest(self) -> None:
+        if not self.in_flight:
+            return
+        _, entry, chunk, future = self.in_flight.popleft()
+        try:
+            saved = future.result()
+        except journal.WriteInDoubt as lost:
+            self._settle(entry, chunk, lost)
+            return
+        result = BatchResult()
+        _collect_inserts(self.context, self.plan, chunk, saved, result)
+        _record(self.context, self.plan, result, entry)
+
+    def _settle(
+        self, entry: journal.Entry, chunk: list[Write], lost: journal.WriteInDoubt
+    ) -> None:
+        """Record the other calls in flight first, so that reconciling this entry
+        cannot take their records for its own; then go one call at a time."""
+        self.workers = 1
+        answered = list(self.in_flight)
+        self.in_flight.clear()
+        doubts = [(entry, chunk, lost)]
+        for _, other, other_chunk, future in answered:
+            try:
+                saved = future.result()
+            except journal.WriteInDoubt as other_lost:
+                doubts.append((other, other_chunk, other_lost))
+                continue
+            result = BatchResult()
+            _collect_inserts(self.context, self.plan, other_chunk, saved, result)
+            _record(self.context, self.plan, result, other)
+        for doubt_entry, doubt_chunk, in_doubt in doubts:
+            _write_inserts(
+                self.context,
+                self.plan,
+                _settle_in_place(
+                    self.context, self.plan, doubt_entry, doubt_chunk, in_doubt
+                ),
+            )
 
 
 def _grouped_by_parent(plan: ObjectPlan, inserts: list[Write]) -> list[Write]:

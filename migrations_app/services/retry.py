@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -63,6 +64,11 @@ class RetryBudget:
     jitter: Callable[[], float] = random.random
     spent: int = 0
     by_kind: Counter[str] = field(default_factory=Counter)
+    # ``on_retry`` may touch the database, which stays on the thread that made the
+    # budget: a retry spent on another thread (the source read-ahead) is kept here
+    # until that thread calls ``flush``.
+    owner: int = field(default_factory=threading.get_ident)
+    deferred: list[str] = field(default_factory=list)
 
     def run(self, call: Callable[[], T], *, what: str) -> T:
         """Call until it succeeds; retry transient faults while the budget lasts."""
@@ -81,7 +87,11 @@ class RetryBudget:
         self.spent += 1
         kind = fault_kind(error)
         self.by_kind[kind] += 1
-        self.on_retry(kind)
+        if threading.get_ident() == self.owner:
+            self.flush()
+            self.on_retry(kind)
+        else:
+            self.deferred.append(kind)
         delay = self.delay(self.spent)
         logger.info(
             "%s failed transiently (%s); retry %s of %s in %.2fs",
@@ -92,6 +102,11 @@ class RetryBudget:
             delay,
         )
         self.sleep(delay)
+
+    def flush(self) -> None:
+        """Record the retries other threads spent (on the budget's own thread)."""
+        while self.deferred:
+            self.on_retry(self.deferred.pop(0))
 
     def delay(self, attempt: int) -> float:
         """Full jitter: uniform between 0 and the capped exponential backoff."""

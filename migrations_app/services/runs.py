@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -754,26 +755,81 @@ def _migrate_records(
         settings.BULK_WRITE_JOB_RECORDS if use_bulk_write else pages.COLLECTION_SIZE
     )
     read = 0
-    for page in chunked(records, max(pages.PAGE_SIZE, batch_size)):
-        context.check_cancel()
-        known = batches.load_mappings(context, plan, page)
-        batches.process_page(
-            context,
-            plan,
-            page,
-            known,
-            defer_self=level == soql.MAX_LEVEL_DEPTH,
-            write_size=batch_size,
-            checkpoint={"level": level, "after_id": page[-1]["Id"]},
-        )
-        read += len(page)
-        _record_api_calls(context)
-        # Sforce-Limit-Info came with every answer: stop between pages, all of
-        # them recorded, if the rest of the object no longer fits.
-        _check_allowance(context, plan, volume - _recorded_so_far(context, plan))
-        if context.progress:
-            context.progress(plan.sobject, len(page))
+    page_size = max(pages.PAGE_SIZE, batch_size)
+    # Inserts of one page may still be in flight while the next is read and decided.
+    pipeline = batches.insert_pipeline(context, plan, batch_size)
+    try:
+        for page in _read_ahead(context, chunked(records, page_size)):
+            _between_pages(context, plan, volume, pipeline)
+            known = batches.load_mappings(context, plan, page)
+            batches.process_page(
+                context,
+                plan,
+                page,
+                known,
+                defer_self=level == soql.MAX_LEVEL_DEPTH,
+                write_size=batch_size,
+                checkpoint={"level": level, "after_id": page[-1]["Id"]},
+                pipeline=pipeline,
+            )
+            read += len(page)
+            _record_api_calls(context)
+            if context.progress:
+                context.progress(plan.sobject, len(page))
+        if pipeline is not None:
+            pipeline.finish()
+        _between_pages(context, plan, volume, None, cancel=False)
+    finally:
+        if pipeline is not None:
+            pipeline.abandon()  # after an error: what is in flight stays in doubt
     return read
+
+
+def _between_pages(
+    context: RunContext,
+    plan: ObjectPlan,
+    volume: int,
+    pipeline: batches.InsertPipeline | None,
+    *,
+    cancel: bool = True,
+) -> None:
+    """Stop if the run was cancelled, or (Sforce-Limit-Info came with every answer)
+    if the rest of the object no longer fits the allowance; every page sent before
+    is recorded first."""
+    try:
+        if cancel:
+            context.check_cancel()
+        _check_allowance(context, plan, volume - _recorded_so_far(context, plan))
+    except (RunCancelled, AllowancePause):
+        if pipeline is not None:
+            pipeline.finish()
+        raise
+
+
+def _read_ahead(
+    context: RunContext, source_pages: Iterator[list[dict[str, Any]]]
+) -> Iterator[list[dict[str, Any]]]:
+    """Yield the source pages while the next one is read on a thread.
+
+    One page ahead, so memory stays bounded (two pages at most). Only the source's
+    HTTP calls run on the thread; every database write stays on this one, including
+    the count of a retry the thread spent (``RetryBudget.flush``).
+    """
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-ahead") as pool:
+        upcoming = pool.submit(next, source_pages, None)
+        try:
+            while True:
+                try:
+                    page = upcoming.result()
+                finally:
+                    if context.retry is not None:
+                        context.retry.flush()
+                if page is None:
+                    return
+                upcoming = pool.submit(next, source_pages, None)
+                yield page
+        finally:
+            upcoming.cancel()  # a read under way is waited for by the pool
 
 
 def _incremental_condition(context: RunContext) -> str:

@@ -154,7 +154,9 @@ def test_a_killed_worker_frees_its_pair_and_resume_ends_like_a_clean_run(
 ) -> None:
     settings.RUN_LEASE_SECONDS = 2
     _seed_contacts(orgs, 6100, "K")
-    orgs.target_org.faults.update(latency_ms=300)
+    # Slow enough that the run is still writing when the worker is killed, with
+    # several insert calls in flight from one page to the next.
+    orgs.target_org.faults.update(latency_ms=600)
     template = make_template("Contacts", CONTACTS)
     run = run_launch(
         template=template,
