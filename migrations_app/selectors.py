@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, Max, Q, QuerySet, Sum
 from django.utils import timezone
 
 from migrations_app.models import Org, RecordIssue, RecordMapping, Run, RunObjectStat
@@ -269,13 +269,13 @@ def pair_mapping_counts(*, source: Org, target: Org) -> list[dict[str, Any]]:
     return [dict(row) for row in counts]
 
 
-def known_pairs() -> list[tuple[Org, Org]]:
-    """Every (source, target) pair some run used, most recent first."""
-    pairs: dict[tuple[int, int], tuple[Org, Org]] = {}
-    for run in Run.objects.select_related("source_org", "target_org").order_by(
-        "-created_at"
-    )[:500]:
-        pairs.setdefault(
-            (run.source_org_id, run.target_org_id), (run.source_org, run.target_org)
-        )
-    return list(pairs.values())
+def known_pairs(*, limit: int = 10) -> list[tuple[Org, Org]]:
+    """The (source, target) pairs runs used, the most recently used first."""
+    latest = (
+        Run.objects.values("source_org", "target_org")
+        .annotate(last_run=Max("created_at"))
+        .order_by("-last_run")[:limit]
+    )
+    pairs = [(row["source_org"], row["target_org"]) for row in latest]
+    orgs = Org.objects.in_bulk({org_id for pair in pairs for org_id in pair})
+    return [(orgs[source], orgs[target]) for source, target in pairs]

@@ -6,13 +6,14 @@ same way.
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 from django.db.models import Q, QuerySet
 
+from migrations_app.csv_stream import csv_lines
 from migrations_app.engine.ids import to_18
 from migrations_app.models import MappingAudit, Org, RecordMapping
 
@@ -87,19 +88,13 @@ def record_url(org: Org, record_id: str) -> str:
     return f"{org.instance_url.rstrip('/')}/{record_id}"
 
 
-class _Echo:
-    """A file-like object whose write returns the line, for streaming csv rows."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
 def mapping_csv_lines(rows: QuerySet[RecordMapping]) -> Iterator[str]:
     """The rows as CSV text, one line at a time, reading the table in chunks."""
-    writer = csv.writer(_Echo())
-    yield writer.writerow(CSV_COLUMNS)
-    for mapping in rows.iterator(chunk_size=2000):
-        yield writer.writerow([_cell(value) for value in _csv_values(mapping)])
+    cells = (
+        [_cell(value) for value in _csv_values(mapping)]
+        for mapping in rows.iterator(chunk_size=2000)
+    )
+    return csv_lines(chain([CSV_COLUMNS], cells))
 
 
 def _csv_values(mapping: RecordMapping) -> Iterable[object]:

@@ -452,18 +452,15 @@ def _restore(
 def _gone_before_restore(
     rollback: Rollback, sobject: str, source_id: str, target_id: str, outcome: Outcome
 ) -> None:
-    outcome.counts["failed"] += 1
-    outcome.issues.append(
-        _issue(
-            rollback,
-            sobject,
-            source_id,
-            target_id,
-            kind=IssueKind.FAILED,
-            code="TARGET_DELETED",
-            message=f"{target_id} was deleted in the target since run "
-            f"{rollback.original.pk}; there is nothing to restore",
-        )
+    _fail(
+        rollback,
+        sobject,
+        source_id,
+        target_id,
+        outcome,
+        code="TARGET_DELETED",
+        message=f"{target_id} was deleted in the target since run "
+        f"{rollback.original.pk}; there is nothing to restore",
     )
 
 
@@ -563,6 +560,28 @@ def _failed(
     saved: SaveResult,
     outcome: Outcome,
 ) -> None:
+    _fail(
+        rollback,
+        sobject,
+        source_id,
+        target_id,
+        outcome,
+        code=saved.error_code,
+        message=saved.error_message,
+    )
+
+
+def _fail(
+    rollback: Rollback,
+    sobject: str,
+    source_id: str,
+    target_id: str,
+    outcome: Outcome,
+    *,
+    code: str,
+    message: str,
+) -> None:
+    """Count a record the rollback could not undo, with the reason as its issue."""
     outcome.counts["failed"] += 1
     outcome.issues.append(
         _issue(
@@ -571,8 +590,8 @@ def _failed(
             source_id,
             target_id,
             kind=IssueKind.FAILED,
-            code=saved.error_code,
-            message=saved.error_message,
+            code=code,
+            message=message,
         )
     )
 

@@ -25,7 +25,7 @@ def home(request: HttpRequest) -> HttpResponse:
             "orgs": selectors.org_summaries(),
             "active_runs": selectors.active_runs(),
             "recent_runs": selectors.run_list()[:10],
-            "pairs": selectors.known_pairs()[:10],
+            "pairs": selectors.known_pairs(limit=10),
         },
     )
 

@@ -5,8 +5,7 @@ Views are thin: they parse input, call a service or selector, and render.
 
 from __future__ import annotations
 
-import csv
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
@@ -17,6 +16,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from migrations_app import selectors
+from migrations_app.csv_stream import csv_lines
 from migrations_app.forms import IssueFilterForm, RunFilterForm, RunLaunchForm
 from migrations_app.models import Run
 from migrations_app.services import runs as run_services
@@ -181,23 +181,10 @@ def run_again(request: HttpRequest, run_id: int) -> HttpResponse:
     return redirect("migrations_app:run-detail", run_id=new.pk)
 
 
-class _Echo:
-    """csv.writer writes to it and gets the line back, for streaming."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
-def _csv_stream(rows: Iterable[Iterable[object]]) -> Iterator[str]:
-    writer = csv.writer(_Echo())
-    for row in rows:
-        yield writer.writerow(row)
-
-
 def _csv_response(
     rows: Iterable[Iterable[object]], filename: str
 ) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(_csv_stream(rows), content_type="text/csv")
+    response = StreamingHttpResponse(csv_lines(rows), content_type="text/csv")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
 

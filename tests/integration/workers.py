@@ -11,26 +11,12 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import quote
 
 from django.conf import settings
-from django.db import connection
+
+from migrations_app.services.chaos_processes import database_url, kill_tree
 
 MANAGE = Path(settings.BASE_DIR) / "manage.py"
-
-
-def database_url() -> str:
-    """The URL of the database the tests use, for a child process."""
-    config = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{config['NAME']}"
-    credentials = quote(config["USER"] or "")
-    if config["PASSWORD"]:
-        credentials += ":" + quote(config["PASSWORD"])
-    return (
-        f"postgres://{credentials}@{config['HOST'] or 'localhost'}:"
-        f"{config['PORT'] or 5432}/{config['NAME']}"
-    )
 
 
 def worker_env(**extra: str) -> dict[str, str]:
@@ -67,27 +53,8 @@ def start_worker(*, burst: bool = False, **env: str) -> subprocess.Popen[bytes]:
     )
 
 
-def kill_worker(process: subprocess.Popen[bytes]) -> None:
-    """kill -9 the worker and its work horse, as an out-of-memory kill would.
-
-    RQ puts the work horse in a session of its own, so it is found by its parent.
-    """
-    for pid in (*_children(process.pid), process.pid):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    process.wait(timeout=10)
-
-
-def _children(parent: int) -> list[int]:
-    children = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == parent:
-            children.append(int(stat.parent.name))
-    return children
+# The chaos command kills its workers the same way; one implementation serves both.
+kill_worker = kill_tree
 
 
 def stop_worker(process: subprocess.Popen[bytes]) -> str:
