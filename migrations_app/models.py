@@ -492,8 +492,15 @@ class RecordMapping(TimestampedModel):
 
     Status = MappingStatus
 
-    source_org = models.ForeignKey(Org, on_delete=models.PROTECT, related_name="+")
-    target_org = models.ForeignKey(Org, on_delete=models.PROTECT, related_name="+")
+    # A run writes a mapping row per record, so every index and check on this table
+    # is paid once per record. The pair's own indexes are the unique constraints
+    # below, which lead with (source_org, target_org): no index of its own per org.
+    source_org = models.ForeignKey(
+        Org, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    target_org = models.ForeignKey(
+        Org, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     sobject = models.CharField("sObject", max_length=100)
     source_id = models.CharField(max_length=SALESFORCE_ID_LENGTH)
     target_id = models.CharField(max_length=SALESFORCE_ID_LENGTH)
@@ -502,11 +509,24 @@ class RecordMapping(TimestampedModel):
     target_organization_id = models.CharField(
         max_length=SALESFORCE_ID_LENGTH, blank=True
     )
+    # Which runs wrote the mapping: provenance, not ownership. Runs are never deleted
+    # (run history is kept), so no database constraint is checked for them: on
+    # PostgreSQL those two checks per row cost a first run as much as the inserts.
     created_by_run = models.ForeignKey(
-        Run, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        Run,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_constraint=False,
     )
     last_written_by_run = models.ForeignKey(
-        Run, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        Run,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_constraint=False,
     )
     # Hash of the values last sent, so unchanged records are not sent again.
     values_hash = models.CharField(max_length=64, blank=True)

@@ -10,10 +10,12 @@ from __future__ import annotations
 import base64
 import csv
 import io
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from salesforce_emulator import row_locks
 from salesforce_emulator import soql as soql_engine
 from salesforce_emulator.errors import ApiError, FieldValueError, RecordFailure
 from salesforce_emulator.ids import normalize_id
@@ -35,6 +37,8 @@ DELIMITERS = {
 LINE_ENDINGS = {"LF": "\n", "CRLF": "\r\n"}
 INGEST_OPERATIONS = ("insert", "update", "upsert", "delete", "hardDelete")
 QUERY_OPERATIONS = ("query", "queryAll")
+# The operations whose rows take row locks (and count for ``lock_failures``).
+LOCKING_OPERATIONS = ("insert", "update", "upsert")
 
 
 @dataclass
@@ -327,9 +331,36 @@ def process_ingest(org: Org, job: IngestJob) -> None:
         _fail_job(job, f"InvalidBatch : {exc}")
         return
     for start in range(0, len(rows), CHUNK):
-        with org.store.transaction():
-            _apply_rows(writer, job, plan, rows[start : start + CHUNK])
+        chunk = rows[start : start + CHUNK]
+        # Row locks first: a chunk waiting for one must not stop its holder writing.
+        with (
+            _row_locked(org, job, plan, chunk) as refusals,
+            org.store.transaction(),
+        ):
+            _apply_rows(writer, job, plan, chunk, refusals)
     job.touch("UploadComplete")
+
+
+@contextmanager
+def _row_locked(
+    org: Org, job: IngestJob, plan: list[Column], rows: list[list[str]]
+) -> Iterator[Sequence[RecordFailure | None]]:
+    """Hold the row locks of a chunk's rows (``row_locks.py``); yields, per row, the
+    UNABLE_TO_LOCK_ROW failure it gets instead of being written, or None."""
+    if not row_locks.active(org.faults) or job.operation not in LOCKING_OPERATIONS:
+        yield [None] * len(rows)
+        return
+    id_index = next((c.index for c in plan if c.field.name == "Id"), -1)
+    lookups = [c for c in plan if c.convert is not None and c.field.is_reference]
+    references = [c.field for c in lookups]
+    wanted = []
+    for row in rows:
+        cells = {c.field.name: row[c.index] for c in lookups if c.index < len(row)}
+        updating = job.operation == "update" and 0 <= id_index < len(row)
+        own_id = row[id_index] if updating else None
+        wanted.append(row_locks.lock_ids(references, cells, own_id))
+    with row_locks.write_locks(org, wanted) as refusals:
+        yield refusals
 
 
 def _plan(writer: Writer, job: IngestJob, header: list[str]) -> list[Column]:
@@ -347,7 +378,11 @@ def _plan(writer: Writer, job: IngestJob, header: list[str]) -> list[Column]:
 
 
 def _apply_rows(
-    writer: Writer, job: IngestJob, plan: list[Column], rows: list[list[str]]
+    writer: Writer,
+    job: IngestJob,
+    plan: list[Column],
+    rows: list[list[str]],
+    refusals: Sequence[RecordFailure | None],
 ) -> None:
     user_id, now = job.created_by, job.clock()
     operation = job.operation
@@ -355,7 +390,10 @@ def _apply_rows(
         writer.obj.field(job.external_id_field) if job.external_id_field else None
     )
     id_index = next((c.index for c in plan if c.field.name == "Id"), -1)
-    for row in rows:
+    for row, refusal in zip(rows, refusals, strict=True):
+        if refusal is not None:
+            _row_failed(job, row, refusal, id_index)
+            continue
         try:
             if operation == "delete":
                 record_id, created = writer.delete(row[id_index], user_id, now), False

@@ -17,6 +17,15 @@ or over HTTP (``POST /__emulator__/orgs/<name>/faults`` with the same keys as JS
                        is dropped before the response (one-shot); null = off
 ``fail_mode``          "drop" (default) or "exit" (terminate the emulator process
                        instead, after the write was committed)
+``row_lock_ms``        a write call (sObject Collections, a Bulk 2.0 ingest chunk) holds
+                       the row locks of its records (the records it updates and the
+                       parents their lookups point to) this long before writing; other
+                       calls needing one of them wait (see ``row_locks.py``); 0 = no row
+                       locks (default)
+``lock_timeout_ms``    how long a write waits for a row lock before its record fails with
+                       UNABLE_TO_LOCK_ROW; default 10000, as in Salesforce
+``lock_failures``      N: the next N records written (insert, update, upsert through
+                       Collections or Bulk 2.0) fail with UNABLE_TO_LOCK_ROW; 0 = off
 ``expire_tokens``      true: every access token issued so far expires now (action)
 ``reset_api_calls``    true: set the API call counter back to 0 (action)
 """
@@ -31,6 +40,8 @@ from typing import Any
 
 DEFAULT_API_LIMIT = 15000
 DEFAULT_TOKEN_LIFETIME = 7200
+# Salesforce waits this long for a record lock before UNABLE_TO_LOCK_ROW.
+DEFAULT_LOCK_TIMEOUT_MS = 10_000
 FAILURE_KINDS = ("503", "drop")
 
 
@@ -86,6 +97,9 @@ class Faults:
         self.token_lifetime = DEFAULT_TOKEN_LIFETIME
         self.fail_after_writes: int | None = None
         self.fail_mode = "drop"
+        self.row_lock_ms = 0
+        self.lock_timeout_ms = DEFAULT_LOCK_TIMEOUT_MS
+        self.lock_failures = 0
         self._rng = random.Random()
         self._writes_seen = 0
         self._rules_by_object: dict[str, tuple[ValidationRule, ...]] = {}
@@ -116,6 +130,9 @@ class Faults:
             token_lifetime=DEFAULT_TOKEN_LIFETIME,
             fail_after_writes=None,
             fail_mode="drop",
+            row_lock_ms=0,
+            lock_timeout_ms=DEFAULT_LOCK_TIMEOUT_MS,
+            lock_failures=0,
         )
 
     def _set_latency_ms(self, value: Any) -> None:
@@ -161,6 +178,15 @@ class Faults:
             raise ValueError("fail_mode must be 'drop' or 'exit'")
         self.fail_mode = str(value)
 
+    def _set_row_lock_ms(self, value: Any) -> None:
+        self.row_lock_ms = max(0, int(value))
+
+    def _set_lock_timeout_ms(self, value: Any) -> None:
+        self.lock_timeout_ms = max(0, int(value))
+
+    def _set_lock_failures(self, value: Any) -> None:
+        self.lock_failures = max(0, int(value))
+
     # -- queries used by the server ---------------------------------------------------
 
     def rules_for(self, sobject: str) -> tuple[ValidationRule, ...]:
@@ -187,6 +213,16 @@ class Faults:
             self._writes_seen = 0
             return True
 
+    def take_lock_failure(self) -> bool:
+        """Whether the record about to be written fails with UNABLE_TO_LOCK_ROW."""
+        if self.lock_failures <= 0:  # the usual case: no lock taken per record
+            return False
+        with self._lock:
+            if self.lock_failures <= 0:
+                return False
+            self.lock_failures -= 1
+            return True
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "latency_ms": self.latency_ms,
@@ -198,4 +234,7 @@ class Faults:
             "token_lifetime": self.token_lifetime,
             "fail_after_writes": self.fail_after_writes,
             "fail_mode": self.fail_mode,
+            "row_lock_ms": self.row_lock_ms,
+            "lock_timeout_ms": self.lock_timeout_ms,
+            "lock_failures": self.lock_failures,
         }

@@ -27,6 +27,7 @@ from salesforce_emulator.ids import (
     random_pod,
     to18,
 )
+from salesforce_emulator.row_locks import RowLocks
 from salesforce_emulator.schema import FieldDef, ObjectDef
 from salesforce_emulator.store import Record, Store
 from salesforce_emulator.tokens import TokenStore
@@ -126,6 +127,8 @@ class Org:
             "expire_tokens": self.expire_tokens,
             "reset_api_calls": self.reset_api_calls,
         }
+        # Records locked by the write calls in progress (fault row_lock_ms).
+        self.row_locks = RowLocks()
         # Who wrote what, when: bounded, for tests that prove one writer at a time.
         self.write_log = WriteLog()
         self.store = Store(objects, path)

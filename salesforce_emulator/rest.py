@@ -3,10 +3,11 @@ limits. Bulk API 2.0 routes live in ``bulk.py``."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
-from salesforce_emulator import collection_limits, describe, files
+from salesforce_emulator import collection_limits, describe, files, row_locks
 from salesforce_emulator import resources as resources_module
 from salesforce_emulator import soql as soql_engine
 from salesforce_emulator.errors import (
@@ -507,6 +508,7 @@ def _record_writer(
     return org_of(request).writer(obj.name)
 
 
+Prepared = tuple[Writer, Any, dict[str, Any] | RecordFailure]
 Operation = Callable[[Writer, Any, dict[str, Any] | RecordFailure], dict[str, Any]]
 
 
@@ -566,6 +568,35 @@ def _prepare_all(
     return prepared
 
 
+@contextmanager
+def _row_locked(
+    request: Request, prepared: list[Prepared], *, updating: bool
+) -> Iterator[list[Prepared]]:
+    """The call's records, those refused a row lock turned into UNABLE_TO_LOCK_ROW
+    failures; the locks are held for the body of the ``with`` (``row_locks.py``).
+
+    Entered before the store transaction: a call waiting for a row lock must not
+    stop the calls that hold it from writing.
+    """
+    org = org_of(request)
+    if not row_locks.active(org.faults):
+        yield prepared
+        return
+    wanted = [
+        None
+        if isinstance(values, RecordFailure)
+        else row_locks.lock_ids(
+            writer.references, values, _raw_id(raw) if updating else None
+        )
+        for writer, raw, values in prepared
+    ]
+    with row_locks.write_locks(org, wanted) as refusals:
+        yield [
+            (writer, raw, values if refusal is None else refusal)
+            for (writer, raw, values), refusal in zip(prepared, refusals, strict=True)
+        ]
+
+
 def collection_create(request: Request, **_: str) -> Response:
     records, all_or_none = _collection_body(request)
     user_id, now = request.user_id, now_text(request)
@@ -584,8 +615,11 @@ def collection_create(request: Request, **_: str) -> Response:
         except RecordFailure as failure:
             return _failure(failure)
 
-    with org_of(request).store.transaction():
-        prepared = _prepare_all(request, records, for_create=True)
+    prepared = _prepare_all(request, records, for_create=True)
+    with (
+        _row_locked(request, prepared, updating=False) as prepared,
+        org_of(request).store.transaction(),
+    ):
         return _run_collection(request, all_or_none, prepared, insert, keep_id=False)
 
 
@@ -620,8 +654,11 @@ def collection_update(request: Request, **_: str) -> Response:
         except RecordFailure as failure:
             return _failure(failure, shown)
 
-    with org_of(request).store.transaction():
-        prepared = _prepare_all(request, records, for_create=False)
+    prepared = _prepare_all(request, records, for_create=False)
+    with (
+        _row_locked(request, prepared, updating=True) as prepared,
+        org_of(request).store.transaction(),
+    ):
         return _run_collection(request, all_or_none, prepared, update, keep_id=True)
 
 
@@ -642,8 +679,11 @@ def collection_upsert(request: Request, sobject: str, field: str, **_: str) -> R
         except RecordFailure as failure:
             return {**_failure(failure), "created": False}
 
-    with org_of(request).store.transaction():
-        prepared = _prepare_all(request, records, for_create=False, expected=obj.name)
+    prepared = _prepare_all(request, records, for_create=False, expected=obj.name)
+    with (
+        _row_locked(request, prepared, updating=False) as prepared,
+        org_of(request).store.transaction(),
+    ):
         return _run_collection(request, all_or_none, prepared, upsert, keep_id=False)
 
 

@@ -3,14 +3,17 @@
 Standard library only (``http.server`` + ``ssl``). Connections are HTTP/1.1 keep-alive;
 every response carries Content-Length (except 204) and is written with one send, so a
 ``requests.Session`` reuses its connection without Nagle/delayed-ACK stalls. The TLS
-handshake runs in the connection's own thread, never in the accept loop.
+handshake runs in the connection's own thread, never in the accept loop. Request bodies
+come with Content-Length or chunked (a streamed Bulk API upload), up to MAX_BODY_BYTES.
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
+import re
 import socket
 import ssl
 import sys
@@ -33,6 +36,15 @@ if TYPE_CHECKING:
 JSON_TYPE = "application/json;charset=UTF-8"
 CSV_TYPE = "text/csv"
 HTML_TYPE = "text/html;charset=UTF-8"
+# The largest request body read: a Bulk API 2.0 upload, Salesforce's largest, is at
+# most 150 MB once base64-encoded, so well under this before.
+MAX_BODY_BYTES = 150 * 1024 * 1024
+# A chunk-size line ("1a2b;name=value") or a trailer line is never longer than this.
+MAX_LINE_BYTES = 8192
+# How long a refused request's connection waits for the client to stop sending.
+LINGER_SECONDS = 2.0
+_CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
+_LENGTH = re.compile(r"[0-9]{1,19}")
 
 
 @dataclass
@@ -93,6 +105,78 @@ class Request:
 
 def decode_plus(raw_segment: str) -> str:
     return unquote_plus(raw_segment)
+
+
+def read_sized(
+    rfile: io.BufferedIOBase, content_length: str | None, limit: int
+) -> bytes:
+    """A body of ``Content-Length`` bytes (none without the header).
+
+    Raises ApiError: 400 for a length that is not a number or a body cut short,
+    413 for a length over ``limit``.
+    """
+    if not content_length:
+        return b""
+    if not _LENGTH.fullmatch(content_length.strip()):
+        raise ApiError(400, "INVALID_REQUEST", "Content-Length is not a number")
+    length = int(content_length)
+    if length > limit:
+        raise _too_large(limit)
+    body = rfile.read(length)
+    if len(body) < length:
+        raise ApiError(
+            400, "INVALID_REQUEST", "The body ends before its Content-Length"
+        )
+    return body
+
+
+def read_chunked(rfile: io.BufferedIOBase, limit: int) -> bytes:
+    """A body sent with ``Transfer-Encoding: chunked``: chunks, each after its size
+    in hexadecimal, up to a chunk of size 0 and optional trailer fields.
+
+    Raises ApiError: 400 for a malformed body, 413 for one over ``limit`` bytes
+    (found before reading the chunk that would pass it).
+    """
+    chunks: list[bytes] = []
+    total = 0
+    while size := _chunk_size(_chunk_line(rfile)):
+        total += size
+        if total > limit:
+            raise _too_large(limit)
+        chunk = rfile.read(size)
+        if len(chunk) < size:
+            raise _malformed("the body ends inside a chunk")
+        if _chunk_line(rfile) not in (b"\r\n", b"\n"):
+            raise _malformed("a chunk is longer than its size")
+        chunks.append(chunk)
+    # Trailer fields, up to an empty line: nothing here uses them.
+    while _chunk_line(rfile) not in (b"\r\n", b"\n"):
+        pass
+    return b"".join(chunks)
+
+
+def _chunk_line(rfile: io.BufferedIOBase) -> bytes:
+    line = rfile.readline(MAX_LINE_BYTES + 1)
+    if not line.endswith(b"\n"):
+        raise _malformed("a line is cut short or too long")
+    return line
+
+
+def _chunk_size(line: bytes) -> int:
+    digits = line.split(b";", 1)[0].strip()
+    if not _CHUNK_SIZE.fullmatch(digits):
+        raise _malformed(f"{digits[:20].decode('latin-1')!r} is not a chunk size")
+    return int(digits, 16)
+
+
+def _malformed(reason: str) -> ApiError:
+    return ApiError(400, "INVALID_REQUEST", f"Malformed chunked body: {reason}")
+
+
+def _too_large(limit: int) -> ApiError:
+    return ApiError(
+        413, "REQUEST_ENTITY_TOO_LARGE", f"The request body is over {limit} bytes"
+    )
 
 
 @dataclass
@@ -157,26 +241,24 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
     def _read_body(self) -> bytes:
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            chunks: list[bytes] = []
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass
-                    return b"".join(chunks)
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length > 0 else b""
+            return read_chunked(self.rfile, MAX_BODY_BYTES)
+        return read_sized(
+            self.rfile, self.headers.get("Content-Length"), MAX_BODY_BYTES
+        )
 
     def _dispatch(self) -> None:
         path, _, query = self.path.partition("?")
+        try:
+            body = self._read_body()
+        except ApiError as error:
+            self._refuse_body(error)
+            return
         request = Request(
             self.command,
             path,
             parse_qs(query, keep_blank_values=True),
             self.headers,
-            self._read_body(),
+            body,
         )
         try:
             response = self.server.app(request)
@@ -199,6 +281,21 @@ class _RequestHandler(BaseHTTPRequestHandler):
                 self.connection.shutdown(socket.SHUT_RDWR)
             return
         self._write(response)
+
+    def _refuse_body(self, error: ApiError) -> None:
+        """Answer a body that cannot be read, then close the connection.
+
+        Where the body ends is unknown, so no other request can follow on this
+        connection. What the client still sends is read and dropped until it closes
+        or pauses for LINGER_SECONDS: a socket closed with unread data resets the
+        connection, and the client could lose the answer.
+        """
+        self.close_connection = True
+        self._write(Response.error(error))
+        with contextlib.suppress(OSError):
+            self.connection.settimeout(LINGER_SECONDS)
+            while self.rfile.read1(65536):
+                pass
 
     def _write(self, response: Response) -> None:
         try:

@@ -244,14 +244,12 @@ def owner_fallbacks(
     plan: ObjectPlan, record: Mapping[str, Any], users: Mapping[str, str]
 ) -> int:
     """How many of a record's owner lookups have no user in the target (0 or more)."""
-    return sum(
-        1
-        for name, references in plan.references.items()
-        if USER_OBJECT in references
-        and isinstance(record.get(name), str)
-        and record[name].startswith("005")
-        and record[name] not in users
-    )
+    count = 0
+    for name in plan.user_lookups:
+        value = record.get(name)
+        if isinstance(value, str) and value.startswith("005") and value not in users:
+            count += 1
+    return count
 
 
 def lookup_ids_by_object(

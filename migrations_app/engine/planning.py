@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from migrations_app.engine import pricebooks
@@ -85,6 +86,15 @@ class ObjectPlan:
     @property
     def sobject(self) -> str:
         return self.spec.sobject
+
+    @cached_property
+    def user_lookups(self) -> tuple[str, ...]:
+        """The written lookups that may point to a user (owners), asked per record."""
+        return tuple(
+            name
+            for name, references in self.references.items()
+            if USER_OBJECT in references
+        )
 
     def transformed(
         self, values: Mapping[str, Any], *, source_id: str, secret: bytes

@@ -8,17 +8,19 @@ call), counts every HTTP call it makes, reads the org's remaining daily allowanc
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import csv
 import io
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from functools import partial
+from http import HTTPStatus
 from typing import Any, Protocol, TypedDict, TypeVar
 
 import requests
@@ -29,6 +31,7 @@ from simple_salesforce.exceptions import (
     SalesforceExpiredSession,
     SalesforceOperationError,
 )
+from simple_salesforce.util import call_salesforce
 from urllib3.util.retry import Retry
 
 from migrations_app.salesforce.auth import Token
@@ -44,6 +47,11 @@ BULK_QUERY_PAGE_SIZE = 10_000
 BULK_POLL_FIRST_SECONDS = 0.05
 BULK_POLL_MAX_SECONDS = 5.0
 BULK_WAIT_SECONDS = 3600
+# Salesforce takes one upload per ingest job, at most 150 MB once it has base64-encoded
+# it (a third larger): a job's CSV stays under 100 MiB.
+BULK_UPLOAD_MAX_BYTES = 100 * 1024 * 1024
+# A job's CSV is produced, sent and read back in pieces of about this size.
+BULK_CHUNK_BYTES = 64 * 1024
 LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
 
 
@@ -472,10 +480,12 @@ class SalesforceClient:
     ) -> list[SaveResult]:
         """Insert or update many records through one Bulk API 2.0 ingest job.
 
+        The job's CSV is never held whole: it is produced from ``records`` while it
+        is uploaded, and produced again to pair the job's results with the records.
         ``on_job`` is told the job id before the data is uploaded, so a journal can
         find the job's results if the answer is lost.
         """
-        data = bulk_csv(records, update=operation == "update")
+        data = BulkCsv(records, update=operation == "update")
         # One _call per step, never one for the whole job: a session that expires
         # after the job was closed must not send the same rows again in a new job.
         job_id = str(
@@ -483,12 +493,25 @@ class SalesforceClient:
         )
         if on_job:
             on_job(job_id)
-        self._call(lambda sf: _ingest(sf, sobject).upload_job_data(job_id, data))
+        self._upload(sobject, job_id, data)
         self._call(lambda sf: _ingest(sf, sobject).close_job(job_id))
         job = self._wait_for_ingest(sobject, job_id)
-        return self.bulk_results(
-            sobject, job_id, data, job=job, update=operation == "update"
-        )
+        return self.bulk_results(sobject, job_id, records, job=job, update=data.update)
+
+    def _upload(self, sobject: str, job_id: str, data: BulkCsv) -> None:
+        """Send the job's data; a CSV over the upload limit aborts the job."""
+        try:
+            self._call(partial(_put_job_data, job_id=job_id, data=data))
+        except SalesforceError as exc:
+            if exc.code == "BULK_UPLOAD_TOO_LARGE":
+                self._abort(sobject, job_id)
+            raise
+
+    def _abort(self, sobject: str, job_id: str) -> None:
+        """Abort a job whose upload was cut short (it holds no row), rather than
+        leave it open; should that fail too, Salesforce expires open jobs itself."""
+        with contextlib.suppress(SalesforceError):
+            self._call(lambda sf: _ingest(sf, sobject).abort_job(job_id, False))
 
     def _wait_for_ingest(self, sobject: str, job_id: str) -> dict[str, Any]:
         """Poll the job until it ends; return its last info (counts of rows).
@@ -519,36 +542,40 @@ class SalesforceClient:
         self,
         sobject: str,
         job_id: str,
-        data: str,
+        records: Sequence[dict[str, Any]],
         *,
         job: dict[str, Any] | None = None,
         update: bool = False,
     ) -> list[SaveResult]:
-        """The outcome of each row of ``data`` (the CSV an ingest job was sent).
+        """The outcome of each of ``records``, sent to the ingest job ``job_id``.
 
         With the job's final info: failed results are fetched only if it reports
         failed rows, and an update job with every row processed and none failed
-        needs no result at all (the rows sent carry the Ids).
+        needs no result at all (the rows sent carry the Ids). Results are read as
+        they arrive, and the rows sent are produced again from ``records``.
         """
-        sent_rows = list(csv.reader(io.StringIO(data)))
-        header, sent_rows = sent_rows[0], sent_rows[1:]
+        data = BulkCsv(records, update=update)
         processed = job is not None and int(
             job.get("numberRecordsProcessed") or 0
-        ) == len(sent_rows)
+        ) == len(records)
         no_failures = processed and not int((job or {}).get("numberRecordsFailed") or 0)
-        if update and no_failures and "Id" in header:
-            at = header.index("Id")
-            return [SaveResult(success=True, id=row[at]) for row in sent_rows]
+        if update and no_failures and "Id" in data.columns:
+            at = data.columns.index("Id")
+            return [SaveResult(success=True, id=row[at]) for row in data.rows()]
 
-        def fetch(sf: Salesforce) -> tuple[str, str]:
-            client = _ingest(sf, sobject)
-            successful = client.get_ingest_results(job_id, "successfulResults")
-            if no_failures:
-                return successful, ""
-            return successful, client.get_ingest_results(job_id, "failedResults")
+        def pair(sf: Salesforce) -> list[SaveResult]:
+            # Generators: each result CSV is requested only once the one before
+            # it has been read, over the same connection.
+            successful = _result_rows(sf, job_id=job_id, kind="successfulResults")
+            failed: Iterable[dict[str, str]] = (
+                ()
+                if no_failures
+                else _result_rows(sf, job_id=job_id, kind="failedResults")
+            )
+            return match_bulk_results(data.rows(), successful, failed)
 
-        successful, failed = self._read(fetch, "bulk results")
-        return match_bulk_results(sent_rows, successful, failed)
+        # Pairing reads the results as it goes: a failure midway starts it again.
+        return self._read(pair, "bulk results")
 
     def _collection(
         self, method: str, records: list[dict[str, Any]]
@@ -569,19 +596,75 @@ class SalesforceClient:
         ]
 
 
-def bulk_csv(records: Sequence[dict[str, Any]], *, update: bool) -> str:
-    """Bulk API 2.0 ingest CSV of ``records``, columns in name order.
+class BulkCsv:
+    """The CSV of a Bulk API 2.0 ingest job, produced from its records as it is read.
 
-    On update an empty cell means "leave as is", so a null is sent as #N/A, which
-    Salesforce reads as "set to null".
+    Columns are in name order (every field of any record). On update an empty cell
+    means "leave as is", so a null is sent as #N/A, which Salesforce reads as "set
+    to null".
+
+    Iterating it yields the CSV in UTF-8 pieces of about BULK_CHUNK_BYTES: the body
+    of the upload, which never exists whole. It can be iterated again, as a retried
+    upload does. ``rows()`` gives the same cells, to recognise the rows that the
+    job's results echo.
     """
-    columns = sorted({name for record in records for name in record})
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(columns)
-    for record in records:
-        writer.writerow([_to_csv(record.get(name), update=update) for name in columns])
-    return buffer.getvalue()
+
+    def __init__(self, records: Sequence[dict[str, Any]], *, update: bool) -> None:
+        self.records = records
+        self.update = update
+        self.columns = sorted({name for record in records for name in record})
+
+    def rows(self) -> Iterator[list[str]]:
+        for record in self.records:
+            # A field a record lacks is an empty cell, left as is on update: only
+            # a None clears the field, as in an sObject Collections update.
+            yield [
+                _to_csv(record[name], update=self.update) if name in record else ""
+                for name in self.columns
+            ]
+
+    def __iter__(self) -> Iterator[bytes]:
+        size = 0
+        for piece in self._pieces():
+            size += len(piece)
+            if size > BULK_UPLOAD_MAX_BYTES:
+                raise SalesforceError(
+                    f"The job's data is over {BULK_UPLOAD_MAX_BYTES // 2**20} MiB, "
+                    "the most one Bulk API upload takes: send fewer records a job",
+                    code="BULK_UPLOAD_TOO_LARGE",
+                    permanent=True,
+                )
+            yield piece
+
+    def _pieces(self) -> Iterator[bytes]:
+        buffer = _Utf8Buffer()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(self.columns)
+        for row in self.rows():
+            writer.writerow(row)
+            if len(buffer.data) >= BULK_CHUNK_BYTES:
+                yield buffer.take()
+        if buffer.data:
+            yield buffer.take()
+
+
+class _Utf8Buffer:
+    """A file for csv.writer that keeps what it is given in UTF-8 until taken.
+
+    Bytes from the start: a StringIO keeps four bytes a character, and its text
+    would be copied twice more (getvalue, encode) before being sent.
+    """
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    def write(self, text: str) -> None:
+        self.data += text.encode()
+
+    def take(self) -> bytes:
+        piece = bytes(self.data)
+        self.data.clear()
+        return piece
 
 
 def _to_csv(value: Any, *, update: bool) -> str:
@@ -593,21 +676,27 @@ def _to_csv(value: Any, *, update: bool) -> str:
 
 
 def match_bulk_results(
-    sent_rows: list[list[str]], successful: str, failed: str
+    sent_rows: Iterable[Sequence[str]],
+    successful: Iterable[dict[str, str]],
+    failed: Iterable[dict[str, str]],
 ) -> list[SaveResult]:
     """Pair Bulk API result rows with the rows sent, in the order sent.
 
     Bulk results come back in no particular order but echo the columns sent, so a row
-    is recognised by its values; identical rows are interchangeable.
+    is recognised by its values; identical rows are interchangeable. The result rows
+    are looked at one at a time, as they arrive.
     """
+    # The keys hold the records' own strings (str() of a str is the same object),
+    # not a copy of the data.
     waiting: dict[tuple[str, ...], list[int]] = {}
+    results: list[SaveResult | None] = []
     for position, sent in enumerate(sent_rows):
         waiting.setdefault(tuple(sent), []).append(position)
-    results: list[SaveResult | None] = [None] * len(sent_rows)
-    for row in csv.DictReader(io.StringIO(successful)):
+        results.append(None)
+    for row in successful:
         if positions := waiting.get(_echoed_columns(row)):
             results[positions.pop(0)] = SaveResult(success=True, id=row["sf__Id"])
-    for row in csv.DictReader(io.StringIO(failed)):
+    for row in failed:
         if positions := waiting.get(_echoed_columns(row)):
             error = _bulk_error(row["sf__Error"])
             results[positions.pop(0)] = SaveResult(
@@ -649,6 +738,69 @@ def _ended_job(job: dict[str, Any]) -> dict[str, Any]:
 def _ingest(sf: Salesforce, sobject: str) -> Any:
     """simple-salesforce's Bulk API 2.0 job client, for one step of an ingest job."""
     return getattr(sf.bulk2, sobject)._client
+
+
+def _put_job_data(sf: Salesforce, *, job_id: str, data: BulkCsv) -> None:
+    """Upload an ingest job's CSV while it is produced, with chunked transfer encoding.
+
+    Not simple-salesforce's upload_job_data: it takes the CSV as one string and
+    encodes a second copy of it to send.
+    """
+    response = call_salesforce(
+        url=f"{sf.bulk2_url}ingest/{job_id}/batches",
+        method="PUT",
+        session=sf.session,
+        headers=_bulk_headers(sf, content_type="text/csv"),
+        data=data,
+    )
+    if response.status_code != HTTPStatus.CREATED:
+        raise SalesforceError(
+            f"Bulk job {job_id} refused its data ({response.status_code})",
+            code="BULK_JOB_FAILED",
+            status=response.status_code,
+            permanent=True,
+        )
+
+
+def _result_rows(sf: Salesforce, *, job_id: str, kind: str) -> Iterator[dict[str, str]]:
+    """The rows of one result CSV of an ingest job, parsed as they arrive."""
+    response = call_salesforce(
+        url=f"{sf.bulk2_url}ingest/{job_id}/{kind}",
+        method="GET",
+        session=sf.session,
+        headers=_bulk_headers(sf, accept="text/csv"),
+        stream=True,
+    )
+    with response:
+        yield from csv.DictReader(_csv_lines(response.iter_content(BULK_CHUNK_BYTES)))
+
+
+def _bulk_headers(
+    sf: Salesforce, *, content_type: str = "", accept: str = "application/json"
+) -> dict[str, str]:
+    headers = {"Authorization": f"Bearer {sf.session_id}", "Accept": accept}
+    if content_type:
+        headers["Content-Type"] = content_type
+    return headers
+
+
+def _csv_lines(pieces: Iterable[bytes]) -> Iterator[str]:
+    """The lines of a UTF-8 CSV that arrives in pieces, each with its line end.
+
+    Split on "\\n" only and kept whole, so that the csv module sees a line break
+    inside a quoted value as it was sent. Decoded as UTF-8 whatever the response's
+    Content-Type says: Bulk API data is UTF-8, and requests would read a text/csv
+    answer without a charset as Latin-1.
+    """
+    decoder = codecs.getincrementaldecoder("utf-8-sig")()
+    pending = ""
+    for piece in pieces:
+        *lines, pending = (pending + decoder.decode(piece)).split("\n")
+        for line in lines:
+            yield line + "\n"
+    pending += decoder.decode(b"", final=True)
+    if pending:
+        yield pending
 
 
 def _bulk_query_page(

@@ -40,10 +40,15 @@ from migrations_app.models import (
     RunObjectStat,
 )
 from migrations_app.salesforce.client import FieldError, SaveResult
-from migrations_app.salesforce.errors import SalesforceError, is_retryable
+from migrations_app.salesforce.errors import (
+    RETRYABLE_CODES,
+    SalesforceError,
+    is_retryable,
+)
 from migrations_app.services import journal, rows
 from migrations_app.services.before_images import before_images_keep
 from migrations_app.services.context import RunContext, add_counts, chunked
+from migrations_app.services.retry import RetryBudgetSpent
 from migrations_app.services.same_id import same_id_matches
 
 # Codes an update gets when its target record is gone; checked against the target.
@@ -54,6 +59,8 @@ GONE_CODES = frozenset(
 DRY_RUN_ID = "(would be inserted)"
 
 Known = dict[str, KnownMapping]
+# A write the org refused for a transient reason, with its answer.
+Refused = tuple[Write, SaveResult]
 Writer = Callable[[str, Sequence[dict[str, Any]]], list[SaveResult]]
 
 
@@ -88,13 +95,18 @@ class BatchResult:
 
 
 def load_mappings(
-    context: RunContext, plan: ObjectPlan, page: Sequence[dict[str, Any]]
+    context: RunContext,
+    plan: ObjectPlan,
+    page: Sequence[dict[str, Any]],
+    *,
+    none_of_own: bool = False,
 ) -> Known:
     """The mappings of a page's records and of their parents, as plain rows.
 
     One query per sObject, each filtering on exactly the columns of the mapping
     table's unique index (org pair, sObject, source id): with millions of mappings a
-    lookup is an index probe per id, never a scan.
+    lookup is an index probe per id, never a scan. ``none_of_own`` (from
+    ``no_mappings_yet``) skips the page's own object, which has none to find.
     """
     if context.strategy is Strategy.NONE:
         return {}
@@ -102,6 +114,7 @@ def load_mappings(
     return {
         row.source_id: row
         for sobject, ids in pages.lookup_ids_by_object(plan, page).items()
+        if not (none_of_own and sobject == plan.sobject)
         for row in mappings_of(
             source_org_id=run.source_org_id,
             target_org_id=run.target_org_id,
@@ -109,6 +122,23 @@ def load_mappings(
             source_ids=ids,
         )
     }
+
+
+def no_mappings_yet(context: RunContext, plan: ObjectPlan) -> bool:
+    """Whether no page of this object can find a mapping of its own object: the pair
+    has none of it yet (a first run), the run did not write any before an
+    interruption, and no record of the object points to another one (a hierarchy,
+    whose parents are mapped by earlier pages). One query instead of one per page.
+    """
+    if context.resumed or plan.passes or plan.self_lookup:
+        return False
+    if any(plan.sobject in references for references in plan.references.values()):
+        return False
+    return not RecordMapping.objects.filter(
+        source_org=context.run.source_org_id,
+        target_org=context.run.target_org_id,
+        sobject=plan.sobject,
+    ).exists()
 
 
 def mappings_of(
@@ -302,10 +332,11 @@ def _write_all_inserts(
             except journal.WriteInDoubt as lost:
                 doubts.append((entry, chunk, lost))
                 continue
-            result = BatchResult()
-            _collect_inserts(context, plan, chunk, saved, result)
-            _record(context, plan, result, entry)
-            send_next()
+            again = _record_inserts(context, plan, entry, chunk, saved)
+            if again:  # in the slot this call freed
+                in_flight.append(_submit_inserts(context, plan, pool, again))
+            else:
+                send_next()
     for entry, chunk, doubt in doubts:
         _write_inserts(
             context, plan, _settle_in_place(context, plan, entry, chunk, doubt)
@@ -403,15 +434,18 @@ class InsertPipeline:
     def _record_oldest(self) -> None:
         if not self.in_flight:
             return
-        _, entry, chunk, future = self.in_flight.popleft()
+        sequence, entry, chunk, future = self.in_flight.popleft()
         try:
             saved = future.result()
         except journal.WriteInDoubt as lost:
             self._settle(entry, chunk, lost)
             return
-        result = BatchResult()
-        _collect_inserts(self.context, self.plan, chunk, saved, result)
-        _record(self.context, self.plan, result, entry)
+        again = _record_inserts(self.context, self.plan, entry, chunk, saved)
+        if again:
+            # First in line, under the number of the call it repeats: its page
+            # is not closed (checkpoint) before these records are recorded too.
+            sent = _submit_inserts(self.context, self.plan, self.pool, again)
+            self.in_flight.appendleft((sequence, *sent))
 
     def _settle(
         self, entry: journal.Entry, chunk: list[Write], lost: journal.WriteInDoubt
@@ -464,7 +498,9 @@ def _write_inserts(context: RunContext, plan: ObjectPlan, inserts: list[Write]) 
 
     A lost answer is settled in place, as a resumed run would: the entry is
     reconciled against the target, then only the records still missing are sent,
-    under a new entry. Each round spends one retry of the run's budget.
+    under a new entry. Records the org refused for a transient reason (a row lock)
+    were not created: once the call is recorded they too are sent again under a new
+    entry. Each round spends one retry of the run's budget.
     """
     while inserts:
         entry = journal.journal_open(context.run, plan.sobject, inserts)
@@ -474,10 +510,35 @@ def _write_inserts(context: RunContext, plan: ObjectPlan, inserts: list[Write]) 
         except journal.WriteInDoubt as doubt:
             inserts = _settle_in_place(context, plan, entry, inserts, doubt)
             continue
-        result = BatchResult()
-        _collect_inserts(context, plan, inserts, saved, result)
-        _record(context, plan, result, entry)
-        return
+        inserts = _record_inserts(context, plan, entry, inserts, saved)
+
+
+def _record_inserts(
+    context: RunContext,
+    plan: ObjectPlan,
+    entry: journal.Entry,
+    inserts: list[Write],
+    saved: list[SaveResult],
+) -> list[Write]:
+    """Record an answered insert call in one transaction, closing its entry; return
+    the inserts to send again (refused for a transient reason, a retry spent)."""
+    result = BatchResult()
+    refused: list[Refused] = []
+    _collect_inserts(context, plan, inserts, saved, result, refused)
+    _record(context, plan, result, entry)
+    return _resend_refused(context, plan, refused, operation="insert")
+
+
+def _submit_inserts(
+    context: RunContext,
+    plan: ObjectPlan,
+    pool: ThreadPoolExecutor,
+    inserts: list[Write],
+) -> tuple[journal.Entry, list[Write], Future[list[SaveResult]]]:
+    """Journal (commit) a Collections insert call, then send it on the pool."""
+    entry = journal.journal_open(context.run, plan.sobject, inserts)
+    values = [w.values for w in inserts]
+    return entry, inserts, pool.submit(_send, context.target.create, plan, values)
 
 
 def _settle_in_place(
@@ -519,15 +580,36 @@ def _spend_retry(
 
 
 def _write_updates(context: RunContext, plan: ObjectPlan, updates: list[Write]) -> None:
-    """Send and record one chunk of updates; they replay safely, so no journal."""
-    payload = [{"Id": w.target_id, **w.values} for w in updates]
-    before_images_keep(context, plan, payload)
+    """Send and record one chunk of updates; they replay safely, so no journal.
+
+    Updates the org refused for a transient reason (a row lock) are sent again once
+    the call is recorded, each round spending one retry of the run's budget.
+    """
+    before_images_keep(context, plan, _update_payload(updates))
+    while updates:
+        updates = _send_and_record_updates(context, plan, updates)
+
+
+def _update_payload(updates: list[Write]) -> list[dict[str, Any]]:
+    return [{"Id": w.target_id, **w.values} for w in updates]
+
+
+def _send_and_record_updates(
+    context: RunContext, plan: ObjectPlan, updates: list[Write]
+) -> list[Write]:
+    """One update call, recorded in one transaction; return the updates to send
+    again (refused for a transient reason, a retry spent)."""
     saved = _send_replayable(
-        context, _writer(context, "update", len(updates), None), plan, payload
+        context,
+        _writer(context, "update", len(updates), None),
+        plan,
+        _update_payload(updates),
     )
     result = BatchResult()
-    _collect_updates(context, plan, updates, saved, result)
+    refused: list[Refused] = []
+    _collect_updates(context, plan, updates, saved, result, refused)
     _record(context, plan, result)
+    return _resend_refused(context, plan, refused, operation="update")
 
 
 def _send_replayable(
@@ -689,9 +771,15 @@ def _collect_inserts(
     inserts: list[Write],
     results: list[SaveResult],
     result: BatchResult,
+    refused: list[Refused] | None = None,
 ) -> None:
+    """Put a call's outcome in ``result``; with ``refused``, the records the org
+    refused for a transient reason go there instead, to be sent again."""
     for write, saved in zip(inserts, results, strict=True):
         if not saved.success or not saved.id:
+            if refused is not None and _worth_resending(context, saved):
+                refused.append((write, saved))
+                continue
             result.add_issue(_failed(write, saved))
             continue
         result.add_written(plan.sobject, write, saved.id, RecordAction.INSERTED)
@@ -707,7 +795,10 @@ def _collect_updates(
     updates: list[Write],
     results: list[SaveResult],
     result: BatchResult,
+    refused: list[Refused] | None = None,
 ) -> None:
+    """As ``_collect_inserts``, for updates; those that failed as if their target
+    were gone are checked against the target first."""
     gone_candidates = []
     for write, saved in zip(updates, results, strict=True):
         if saved.success:
@@ -719,9 +810,61 @@ def _collect_updates(
                 result.rewritten[write.mapping.pk] = write.hash
         elif saved.error_code in GONE_CODES:
             gone_candidates.append((write, saved))
+        elif refused is not None and _worth_resending(context, saved):
+            refused.append((write, saved))
         else:
             result.add_issue(_failed(write, saved))
     _check_gone(context, plan, gone_candidates, result)
+
+
+def _worth_resending(context: RunContext, saved: SaveResult) -> bool:
+    """Whether a record the org refused can be sent again: it failed for a
+    transient reason (a row lock another call held: UNABLE_TO_LOCK_ROW) and the
+    run has a retry budget to spend on it."""
+    return context.retry is not None and saved.error_code in RETRYABLE_CODES
+
+
+def _resend_refused(
+    context: RunContext, plan: ObjectPlan, refused: list[Refused], *, operation: str
+) -> list[Write]:
+    """The writes to send again after their call was recorded, one retry spent on
+    them all (with its backoff); none once the budget is spent, and then they are
+    recorded as failed, in a transaction of their own.
+
+    A record refused this way was not written: an insert goes again under a new
+    journal entry, an update replays by target Id.
+    """
+    if not refused:
+        return []
+    if _took_retry(context, plan, refused, operation=operation):
+        return [write for write, _ in refused]
+    failed = BatchResult()
+    for write, saved in refused:
+        failed.add_issue(_failed(write, saved))
+    _record(context, plan, failed)
+    return []
+
+
+def _took_retry(
+    context: RunContext, plan: ObjectPlan, refused: list[Refused], *, operation: str
+) -> bool:
+    """Spend one retry of the run's budget on a round of refused records, counted
+    in the run's retry report under their code; False when none is left."""
+    if context.retry is None:
+        return False
+    _, first = refused[0]
+    error = SalesforceError(
+        f"{first.error_code}: {first.error_message}",
+        code=first.error_code,
+        permanent=False,
+    )
+    try:
+        context.retry.spend(
+            error, what=f"{plan.sobject} {operation} of {len(refused)} records"
+        )
+    except RetryBudgetSpent:
+        return False
+    return True
 
 
 def _check_gone(

@@ -22,7 +22,7 @@ from migrations_app.engine import soql
 from migrations_app.engine.records import same_values, values_hash
 from migrations_app.engine.strategy import Strategy
 from migrations_app.models import RecordAction, RecordMapping, Run, WriteJournal
-from migrations_app.salesforce.client import SalesforceClient, bulk_csv
+from migrations_app.salesforce.client import SalesforceClient
 from migrations_app.salesforce.errors import SalesforceError
 from migrations_app.services import rows
 from migrations_app.services.context import add_counts
@@ -142,9 +142,9 @@ def _found_in_bulk_results(
     entry: WriteJournal, target: SalesforceClient
 ) -> dict[str, str]:
     """A Bulk API job keeps its results: read which rows it created."""
-    data = bulk_csv([item["values"] for item in entry.entries], update=False)
+    records = [item["values"] for item in entry.entries]
     try:
-        results = target.bulk_results(entry.sobject, entry.bulk_job_id, data)
+        results = target.bulk_results(entry.sobject, entry.bulk_job_id, records)
     except SalesforceError as exc:
         if exc.code != "NOT_FOUND":
             raise

@@ -758,10 +758,11 @@ def _migrate_records(
     page_size = max(pages.PAGE_SIZE, batch_size)
     # Inserts of one page may still be in flight while the next is read and decided.
     pipeline = batches.insert_pipeline(context, plan, batch_size)
+    none_of_own = batches.no_mappings_yet(context, plan)
     try:
         for page in _read_ahead(context, chunked(records, page_size)):
             _between_pages(context, plan, volume, pipeline)
-            known = batches.load_mappings(context, plan, page)
+            known = batches.load_mappings(context, plan, page, none_of_own=none_of_own)
             batches.process_page(
                 context,
                 plan,

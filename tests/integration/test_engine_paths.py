@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -747,9 +747,14 @@ def test_lost_answer_to_a_bulk_job_is_reconciled_from_its_results(
     results_read = []
     read_results = SalesforceClient.bulk_results
 
-    def spy(self: SalesforceClient, sobject: str, job: str, data: str) -> Any:
+    def spy(
+        self: SalesforceClient,
+        sobject: str,
+        job: str,
+        records: Sequence[dict[str, Any]],
+    ) -> Any:
         results_read.append(job)
-        return read_results(self, sobject, job, data)
+        return read_results(self, sobject, job, records)
 
     monkeypatch.setattr(SalesforceClient, "bulk_results", spy)
     second = orgs.migrate(template, "veid")

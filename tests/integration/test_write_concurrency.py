@@ -1,0 +1,136 @@
+"""Writes in flight at once (issue 12): several Collections calls sent before the
+first answer is recorded, each record written once, and the database work a first
+run can skip skipped."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from pytest_django import Settings
+
+from migrations_app.models import RecordMapping, Run
+from migrations_app.salesforce.client import SalesforceClient
+from tests.integration.conftest import OrgPair, make_template
+
+pytestmark = [pytest.mark.django_db, pytest.mark.integration]
+
+CONTACTS = {"sobject": "Contact", "fields": ["LastName", "Email", "Title"]}
+MAPPING_TABLE = RecordMapping._meta.db_table
+
+
+def seed(pair: OrgPair, count: int) -> None:
+    pair.source_org.insert_many(
+        "Contact",
+        (
+            {"LastName": f"Last{i}", "Email": f"c{i}@example.com", "Title": "Old"}
+            for i in range(count)
+        ),
+    )
+
+
+class InFlight:
+    """The most calls of one client method in progress at the same moment."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.now = 0
+        self.most = 0
+        self.calls = 0
+
+    def wrap(self, method: Callable[..., Any]) -> Callable[..., Any]:
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                self.now += 1
+                self.calls += 1
+                self.most = max(self.most, self.now)
+            try:
+                return method(*args, **kwargs)
+            finally:
+                with self._lock:
+                    self.now -= 1
+
+        return counted
+
+
+@contextmanager
+def counting(monkeypatch: pytest.MonkeyPatch, method: str) -> Iterator[InFlight]:
+    in_flight = InFlight()
+    monkeypatch.setattr(
+        SalesforceClient, method, in_flight.wrap(getattr(SalesforceClient, method))
+    )
+    yield in_flight
+
+
+def target_contacts(pair: OrgPair) -> list[dict[str, Any]]:
+    return list(pair.target_org.records("Contact"))
+
+
+def test_insert_calls_are_in_flight_together_and_each_record_is_written_once(
+    orgs: OrgPair, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.WRITE_CONCURRENCY = 4
+    seed(orgs, 2_450)  # 13 calls of 200, over two pages of 2,000
+    orgs.target_org.faults.update(latency_ms=40)
+    template = make_template("Contacts", CONTACTS)
+
+    with counting(monkeypatch, "create") as inserts:
+        result = orgs.migrate(template, "veid")
+
+    assert result["status"] == Run.Status.SUCCEEDED, result
+    assert result["totals"]["inserted"] == 2_450
+    assert inserts.calls == 13
+    assert 2 <= inserts.most <= 4
+    emails = [record["Email"] for record in target_contacts(orgs)]
+    assert len(emails) == len(set(emails)) == 2_450
+    assert RecordMapping.objects.count() == 2_450
+
+
+def test_one_call_at_a_time_when_concurrency_is_one(
+    orgs: OrgPair, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.WRITE_CONCURRENCY = 1
+    seed(orgs, 450)
+    template = make_template("Contacts", CONTACTS)
+
+    with counting(monkeypatch, "create") as inserts:
+        result = orgs.migrate(template, "veid")
+
+    assert result["totals"]["inserted"] == 450
+    assert (inserts.calls, inserts.most) == (3, 1)
+
+
+def test_a_first_run_does_not_look_up_mappings_of_its_own_object(
+    orgs: OrgPair,
+) -> None:
+    seed(orgs, 300)
+    template = make_template("Contacts", CONTACTS)
+
+    with CaptureQueriesContext(connection) as first_queries:
+        first = orgs.migrate(template, "veid")
+    with CaptureQueriesContext(connection) as again_queries:
+        again = orgs.migrate(template, "veid", full=True)
+
+    assert first["totals"]["inserted"] == 300
+    # The pair had no Contact mapping: no page asks for one.
+    assert not mapping_lookups(first_queries)
+    # The next run finds them all, and writes nothing twice.
+    assert mapping_lookups(again_queries)
+    assert again["totals"]["unchanged"] == 300
+    assert len(target_contacts(orgs)) == 300
+
+
+def mapping_lookups(queries: CaptureQueriesContext) -> list[str]:
+    """The page lookups: reads of the mapping table by source id."""
+    return [
+        query["sql"]
+        for query in queries.captured_queries
+        if query["sql"].startswith("SELECT")
+        and f'FROM "{MAPPING_TABLE}"' in query["sql"]
+        and '"source_id" IN' in query["sql"]
+    ]
