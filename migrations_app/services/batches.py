@@ -26,7 +26,7 @@ from migrations_app.engine.pages import (
     PageFacts,
     Write,
 )
-from migrations_app.engine.planning import RECORD_TYPE_OBJECT, USER_OBJECT, ObjectPlan
+from migrations_app.engine.planning import ObjectPlan
 from migrations_app.engine.records import build_payload, match_key_value, same_values
 from migrations_app.engine.strategy import Action, Decision, Strategy
 from migrations_app.models import (
@@ -182,7 +182,7 @@ def process_page(
     defer_self: bool,
     write_size: int,
     checkpoint: dict[str, Any],
-    pipeline: InsertPipeline | None = None,
+    pipeline: WritePipeline | None = None,
 ) -> None:
     """Decide a whole page (engine), then write it in chunks of ``write_size``.
 
@@ -205,16 +205,14 @@ def process_page(
         _adopt_as_is(context, plan, decided.adopted_as_is, page)
 
         def close_page() -> None:
-            for chunk in chunked(decided.updates, write_size):
-                _write_updates(context, plan, chunk)
             _record(context, plan, page, checkpoint=checkpoint)
 
-        chunks = chunked(_grouped_by_parent(plan, decided.inserts), write_size)
-        pipeline.add(list(chunks), close_page)
+        pipeline.add(page_calls(plan, decided, write_size), close_page)
         return
     else:
         _adopt_as_is(context, plan, decided.adopted_as_is, page)
-        _write_all_inserts(context, plan, decided.inserts, write_size)
+        for chunk in chunked(decided.inserts, write_size):
+            _write_inserts(context, plan, chunk)
         for chunk in chunked(decided.updates, write_size):
             _write_updates(context, plan, chunk)
     _record(context, plan, page, checkpoint=checkpoint)
@@ -288,209 +286,205 @@ def _warned_before(
     return {(source_id, name) for source_id, names in found for name in names}
 
 
-def _write_all_inserts(
-    context: RunContext, plan: ObjectPlan, inserts: list[Write], write_size: int
-) -> None:
-    """Send a page's inserts, several Collections calls in flight at once.
-
-    Each call is journaled (committed) before it is sent, as one call alone would be
-    (DESIGN invariant 3); only the HTTP calls run on the pool's threads, while this
-    thread records the answered calls in order, each in its own transaction. A lost
-    answer is settled once the other calls in flight have been recorded, so that
-    reconciling it cannot take their records for its own. Bulk jobs go one by one:
-    their journal learns the job id from inside the call.
-    """
-    chunks = list(chunked(_grouped_by_parent(plan, inserts), write_size))
-    workers = settings.WRITE_CONCURRENCY
-    if workers <= 1 or write_size > COLLECTION_SIZE or len(chunks) <= 1:
-        for chunk in chunks:
-            _write_inserts(context, plan, chunk)
-        return
-    pending = iter(chunks)
-    in_flight: deque[tuple[journal.Entry, list[Write], Future[list[SaveResult]]]]
-    in_flight = deque()
-    doubts: list[tuple[journal.Entry, list[Write], journal.WriteInDoubt]] = []
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-
-        def send_next() -> None:
-            if doubts:  # settle first; what is left goes one by one after
-                return
-            chunk = next(pending, None)
-            if chunk is None:
-                return
-            entry = journal.journal_open(context.run, plan.sobject, chunk)
-            values = [w.values for w in chunk]
-            future = pool.submit(_send, context.target.create, plan, values)
-            in_flight.append((entry, chunk, future))
-
-        for _ in range(workers):
-            send_next()
-        while in_flight:
-            entry, chunk, future = in_flight.popleft()
-            try:
-                saved = future.result()
-            except journal.WriteInDoubt as lost:
-                doubts.append((entry, chunk, lost))
-                continue
-            again = _record_inserts(context, plan, entry, chunk, saved)
-            if again:  # in the slot this call freed
-                in_flight.append(_submit_inserts(context, plan, pool, again))
-            else:
-                send_next()
-    for entry, chunk, doubt in doubts:
-        _write_inserts(
-            context, plan, _settle_in_place(context, plan, entry, chunk, doubt)
-        )
-    for chunk in pending:  # not sent because of a doubt: one by one now
-        _write_inserts(context, plan, chunk)
-
-
-def insert_pipeline(
+def write_pipeline(
     context: RunContext, plan: ObjectPlan, write_size: int
-) -> InsertPipeline | None:
-    """A pipeline whose Collections inserts stay in flight from one page to the next,
-    or None where a page's decisions could depend on the previous page's inserts
-    (a lookup to the object itself, a match query) or where calls go one by one."""
+) -> WritePipeline | None:
+    """A pipeline with several Collections calls in flight, or None where calls go
+    one by one (one worker, Bulk jobs, which journal their job id from inside the
+    call, and dry runs, which send nothing).
+
+    Its calls stay in flight from one page to the next unless a page's decisions
+    may depend on the previous page's writes: a lookup to the object itself, or a
+    veid_match query, which must not adopt a target the page before just mapped.
+    """
     workers = settings.WRITE_CONCURRENCY
     if workers <= 1 or write_size > COLLECTION_SIZE or context.run.dry_run:
         return None
-    if context.strategy is Strategy.VEID_MATCH:
-        return None  # the next page's match query must see this page's mappings
-    if any(plan.sobject in refs for refs in plan.references.values()):
-        return None
-    return InsertPipeline(context, plan, workers)
+    depends = context.strategy is Strategy.VEID_MATCH or any(
+        plan.sobject in references for references in plan.references.values()
+    )
+    return WritePipeline(context, plan, workers, across_pages=not depends)
 
 
-class InsertPipeline:
-    """Collections inserts of successive pages, ``workers`` calls in flight at once.
+@dataclass
+class Call:
+    """One Collections call of a page: inserts (journaled) or updates (replayable)."""
 
-    Like ``_write_all_inserts``, but the last calls of a page stay in flight while the
-    next page is read and decided, so the network is not idle at page boundaries.
-    Each call is journaled (committed) before it is sent and recorded in its own
-    transaction on this thread, in the order sent; a page is closed (its updates,
-    counts and checkpoint) as soon as its last insert call is recorded, before any
-    call of the next page is. After a lost answer, what is in flight is recorded,
-    the doubts are settled in place, and the rest goes one call at a time.
+    operation: str  # "insert" or "update"
+    writes: list[Write]
+
+
+@dataclass
+class Sent:
+    sequence: int  # the order sent: a page is closed once its last call is recorded
+    call: Call
+    entry: journal.Entry | None  # inserts only
+    answer: Future[list[SaveResult]]
+
+
+class WritePipeline:
+    """A page's insert and update calls, ``workers`` of them in flight at once.
+
+    Each insert call is journaled (committed) before it is sent; only the HTTP
+    calls run on the pool's threads, and this thread records each answer in its own
+    transaction, in the order sent (DESIGN invariants 3 and 6). A page is closed
+    (its counts and checkpoint) as soon as its last call is recorded, before any
+    call of the next page is. ``across_pages``: the last calls of a page stay in
+    flight while the next page is read and decided. After a lost answer, what is
+    in flight is recorded, the doubts are settled in place, and the rest goes one
+    call at a time.
     """
 
-    def __init__(self, context: RunContext, plan: ObjectPlan, workers: int) -> None:
+    def __init__(
+        self, context: RunContext, plan: ObjectPlan, workers: int, *, across_pages: bool
+    ) -> None:
         self.context = context
         self.plan = plan
         self.workers = workers
+        self.across_pages = across_pages
         self.pool = ThreadPoolExecutor(max_workers=workers)
         self.sent = 0  # sequence number of the last call sent
-        self.in_flight: deque[
-            tuple[int, journal.Entry, list[Write], Future[list[SaveResult]]]
-        ] = deque()
-        self.waiting: deque[list[Write]] = deque()  # chunks not sent yet
+        self.in_flight: deque[Sent] = deque()
+        self.waiting: deque[Call] = deque()  # calls not sent yet
         # (sequence number of a page's last call, its closer), in page order.
         self.closers: deque[tuple[int, Callable[[], None]]] = deque()
 
-    def add(self, chunks: list[list[Write]], close: Callable[[], None]) -> None:
-        """Queue a page's insert chunks and its closer; return once every chunk of
-        the page is sent (the last ones may still be in flight)."""
-        self.waiting.extend(chunks)
+    def add(self, calls: list[Call], close: Callable[[], None]) -> None:
+        """Queue a page's calls and its closer; return once every call of the page
+        is sent, or once the page is closed unless calls stay in flight across
+        pages."""
+        self.waiting.extend(calls)
         self.closers.append((self.sent + len(self.waiting), close))
         self._fill()
         while self.waiting or (self.closers and self._closable()):
-            if self.closers and self._closable():
-                self.closers.popleft()[1]()
-                continue
-            self._record_oldest()
-            self._fill()
+            self._step()
+        if not self.across_pages:
+            self.drain()
 
-    def finish(self) -> None:
+    def drain(self) -> None:
         """Record everything in flight and close every page."""
         while self.in_flight or self.waiting or self.closers:
-            if self.closers and self._closable():
-                self.closers.popleft()[1]()
-                continue
-            if not self.in_flight:
-                self._fill()
-            self._record_oldest()
-            self._fill()
+            self._step()
+
+    def finish(self) -> None:
+        self.drain()
         self.pool.shutdown()
 
     def abandon(self) -> None:
-        """Stop without recording: calls in flight stay in doubt in the journal."""
+        """Stop without recording: insert calls in flight stay in doubt in the
+        journal (updates replay safely)."""
         self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def _step(self) -> None:
+        if self.closers and self._closable():
+            self.closers.popleft()[1]()
+            return
+        if not self.in_flight:
+            self._fill()
+        self._record_oldest()
+        self._fill()
 
     def _closable(self) -> bool:
         last, _ = self.closers[0]
-        recorded = self.in_flight[0][0] - 1 if self.in_flight else self.sent
+        recorded = self.in_flight[0].sequence - 1 if self.in_flight else self.sent
         return last <= recorded
 
     def _fill(self) -> None:
         while self.waiting and len(self.in_flight) < self.workers:
-            chunk = self.waiting.popleft()
-            entry = journal.journal_open(self.context.run, self.plan.sobject, chunk)
-            values = [w.values for w in chunk]
-            future = self.pool.submit(
-                _send, self.context.target.create, self.plan, values
-            )
             self.sent += 1
-            self.in_flight.append((self.sent, entry, chunk, future))
+            self.in_flight.append(self._send(self.sent, self.waiting.popleft()))
+
+    def _send(self, sequence: int, call: Call) -> Sent:
+        context, plan = self.context, self.plan
+        if call.operation == "insert":
+            entry = journal.journal_open(context.run, plan.sobject, call.writes)
+            values = [w.values for w in call.writes]
+            answer = self.pool.submit(_send, context.target.create, plan, values)
+            return Sent(sequence, call, entry, answer)
+        payload = _update_payload(call.writes)
+        before_images_keep(context, plan, payload)
+        answer = self.pool.submit(_send, context.target.update, plan, payload)
+        return Sent(sequence, call, None, answer)
 
     def _record_oldest(self) -> None:
         if not self.in_flight:
             return
-        sequence, entry, chunk, future = self.in_flight.popleft()
+        sent = self.in_flight.popleft()
         try:
-            saved = future.result()
+            saved = sent.answer.result()
         except journal.WriteInDoubt as lost:
-            self._settle(entry, chunk, lost)
+            self._settle(sent, lost)
             return
-        again = _record_inserts(self.context, self.plan, entry, chunk, saved)
+        again = _record_answer(self.context, self.plan, sent, saved)
         if again:
             # First in line, under the number of the call it repeats: its page
             # is not closed (checkpoint) before these records are recorded too.
-            sent = _submit_inserts(self.context, self.plan, self.pool, again)
-            self.in_flight.appendleft((sequence, *sent))
+            call = Call(sent.call.operation, again)
+            self.in_flight.appendleft(self._send(sent.sequence, call))
 
-    def _settle(
-        self, entry: journal.Entry, chunk: list[Write], lost: journal.WriteInDoubt
-    ) -> None:
-        """Record the other calls in flight first, so that reconciling this entry
-        cannot take their records for its own; then go one call at a time."""
+    def _settle(self, doubt: Sent, lost: journal.WriteInDoubt) -> None:
+        """Record the other calls in flight first, so that reconciling an insert
+        entry cannot take their records for its own; then go one call at a time."""
         self.workers = 1
         answered = list(self.in_flight)
         self.in_flight.clear()
-        doubts = [(entry, chunk, lost)]
-        for _, other, other_chunk, future in answered:
+        doubts = [(doubt, lost)]
+        for sent in answered:
             try:
-                saved = future.result()
+                saved = sent.answer.result()
             except journal.WriteInDoubt as other_lost:
-                doubts.append((other, other_chunk, other_lost))
+                doubts.append((sent, other_lost))
                 continue
-            result = BatchResult()
-            _collect_inserts(self.context, self.plan, other_chunk, saved, result)
-            _record(self.context, self.plan, result, other)
-        for doubt_entry, doubt_chunk, in_doubt in doubts:
-            _write_inserts(
-                self.context,
-                self.plan,
-                _settle_in_place(
-                    self.context, self.plan, doubt_entry, doubt_chunk, in_doubt
-                ),
-            )
+            again = _record_answer(self.context, self.plan, sent, saved)
+            _write_one_by_one(self.context, self.plan, Call(sent.call.operation, again))
+        for sent, in_doubt in doubts:
+            self._write_again(sent, in_doubt)
+
+    def _write_again(self, sent: Sent, lost: journal.WriteInDoubt) -> None:
+        """A call whose answer was lost: inserts are reconciled, then what was not
+        created is sent again; updates are sent again (one retry spent)."""
+        context, plan, call = self.context, self.plan, sent.call
+        if sent.entry is None:
+            _spend_retry(context, lost, what=f"{plan.sobject} update")
+            _write_one_by_one(context, plan, call)
+            return
+        missing = _settle_in_place(context, plan, sent.entry, call.writes, lost)
+        _write_one_by_one(context, plan, Call("insert", missing))
 
 
-def _grouped_by_parent(plan: ObjectPlan, inserts: list[Write]) -> list[Write]:
-    """Children of one parent side by side, so that they go in the same call.
-
-    Salesforce locks a parent while it inserts its children; two calls in flight
-    with children of the same parent can fail with UNABLE_TO_LOCK_ROW.
-    """
-    parents = [
-        name
-        for name, references in plan.references.items()
-        if references not in ((USER_OBJECT,), (RECORD_TYPE_OBJECT,))
+def page_calls(plan: ObjectPlan, decided: PageDecision, size: int) -> list[Call]:
+    """A page's writes as calls of up to ``size`` records, inserts first, children
+    of one parent packed into the same call (pages.calls_by_parent)."""
+    return [
+        *(
+            Call("insert", w)
+            for w in pages.calls_by_parent(plan, decided.inserts, size)
+        ),
+        *(
+            Call("update", w)
+            for w in pages.calls_by_parent(plan, decided.updates, size)
+        ),
     ]
-    if not parents:
-        return inserts
-    return sorted(
-        inserts, key=lambda w: tuple(str(w.values.get(name) or "") for name in parents)
-    )
+
+
+def _record_answer(
+    context: RunContext, plan: ObjectPlan, sent: Sent, saved: list[SaveResult]
+) -> list[Write]:
+    """Record an answered call in one transaction; return its writes to send again."""
+    if sent.entry is not None:
+        return _record_inserts(context, plan, sent.entry, sent.call.writes, saved)
+    return _record_updates(context, plan, sent.call.writes, saved)
+
+
+def _write_one_by_one(context: RunContext, plan: ObjectPlan, call: Call) -> None:
+    if not call.writes:
+        return
+    if call.operation == "insert":
+        _write_inserts(context, plan, call.writes)
+    else:
+        updates = call.writes
+        while updates:
+            updates = _send_and_record_updates(context, plan, updates)
 
 
 def _write_inserts(context: RunContext, plan: ObjectPlan, inserts: list[Write]) -> None:
@@ -605,6 +599,17 @@ def _send_and_record_updates(
         plan,
         _update_payload(updates),
     )
+    return _record_updates(context, plan, updates, saved)
+
+
+def _record_updates(
+    context: RunContext,
+    plan: ObjectPlan,
+    updates: list[Write],
+    saved: list[SaveResult],
+) -> list[Write]:
+    """Record an answered update call in one transaction; return the updates to
+    send again (refused for a transient reason, a retry spent)."""
     result = BatchResult()
     refused: list[Refused] = []
     _collect_updates(context, plan, updates, saved, result, refused)

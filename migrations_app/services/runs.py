@@ -756,8 +756,8 @@ def _migrate_records(
     )
     read = 0
     page_size = max(pages.PAGE_SIZE, batch_size)
-    # Inserts of one page may still be in flight while the next is read and decided.
-    pipeline = batches.insert_pipeline(context, plan, batch_size)
+    # Writes of one page may still be in flight while the next is read and decided.
+    pipeline = batches.write_pipeline(context, plan, batch_size)
     none_of_own = batches.no_mappings_yet(context, plan)
     try:
         for page in _read_ahead(context, chunked(records, page_size)):
@@ -790,7 +790,7 @@ def _between_pages(
     context: RunContext,
     plan: ObjectPlan,
     volume: int,
-    pipeline: batches.InsertPipeline | None,
+    pipeline: batches.WritePipeline | None,
     *,
     cancel: bool = True,
 ) -> None:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime, timedelta
+
+from hypothesis import given
+from hypothesis import strategies as st
 
 from migrations_app.engine.incremental import (
     PreviousRun,
@@ -12,6 +16,8 @@ from migrations_app.engine.incremental import (
 from migrations_app.engine.pages import (
     KnownMapping,
     PageFacts,
+    Write,
+    calls_by_parent,
     contested_matches,
     decide_page,
     lookup_ids_by_object,
@@ -19,7 +25,7 @@ from migrations_app.engine.pages import (
 )
 from migrations_app.engine.planning import ObjectPlan, ObjectSpec, plan_migration
 from migrations_app.engine.records import values_hash
-from migrations_app.engine.strategy import Strategy
+from migrations_app.engine.strategy import Action, Decision, Strategy
 
 from .test_planning import ACCOUNT, CONTACT
 
@@ -226,3 +232,80 @@ def test_a_run_without_a_kept_source_clock_anchors_on_its_start() -> None:
         overlap=OVERLAP,
     )
     assert plan.since == NOW - timedelta(hours=2) - OVERLAP
+
+
+# -- calls cut so that a parent's children go together ----------------------------------
+
+
+def child_writes(children_per_parent: list[int]) -> list[Write]:
+    """Contacts of several Accounts, interleaved as a source page would read them."""
+    writes = []
+    for round_ in range(max(children_per_parent, default=0)):
+        for parent, count in enumerate(children_per_parent):
+            if round_ < count:
+                writes.append(
+                    Write(
+                        f"003{parent:05d}{round_:010d}",
+                        Decision(Action.INSERT),
+                        {"LastName": "x", "AccountId": f"001{parent:015d}"},
+                    )
+                )
+    return writes
+
+
+def parents_per_call(calls: list[list[Write]]) -> list[set[str]]:
+    return [{w.values["AccountId"] for w in call} for call in calls]
+
+
+def test_calls_keep_each_parents_children_together() -> None:
+    calls = calls_by_parent(contact_plan(), child_writes([3] * 100), 200)
+
+    # 66 parents of 3 fill 198 of a call; the 67th waits for the next call.
+    assert [len(call) for call in calls] == [198, 102]
+    first, second = parents_per_call(calls)
+    assert not first & second
+
+
+def test_a_group_larger_than_a_call_is_cut_and_a_nearly_empty_call_is_filled() -> None:
+    calls = calls_by_parent(contact_plan(), child_writes([150, 450, 30]), 200)
+
+    # The 450 children of one parent fill the rest of the first call rather than
+    # leave a quarter of it empty, then fill two calls of their own.
+    assert [len(call) for call in calls] == [200, 200, 200, 30]
+    assert sum(len(call) for call in calls) == 630
+
+
+def test_without_parent_lookups_calls_are_plain_chunks() -> None:
+    schemas = {"Account": ACCOUNT}
+    plan = plan_migration([ObjectSpec("Account", ("Name",))], schemas, schemas)
+    writes = [
+        Write(f"001{i:015d}", Decision(Action.INSERT), {"Name": str(i)})
+        for i in range(450)
+    ]
+
+    calls = calls_by_parent(plan.objects[0], writes, 200)
+
+    assert [len(call) for call in calls] == [200, 200, 50]
+    assert [w for call in calls for w in call] == writes
+
+
+@given(st.lists(st.integers(min_value=1, max_value=450), max_size=30))
+def test_calls_hold_every_write_once_and_are_nearly_full(sizes: list[int]) -> None:
+    writes = child_writes(sizes)
+
+    calls = calls_by_parent(contact_plan(), writes, 200)
+
+    assert sorted(w.source_id for c in calls for w in c) == sorted(
+        w.source_id for w in writes
+    )
+    assert all(0 < len(call) <= 200 for call in calls)
+    # Every call but the last is at least 90% full: at most a tenth more calls.
+    assert all(len(call) >= 180 for call in calls[:-1])
+    # A parent's children that fit one call are cut only to fill a call that would
+    # otherwise stay more than a tenth empty, so across two calls at most.
+    calls_of = Counter(
+        parent for parents in parents_per_call(calls) for parent in parents
+    )
+    assert all(
+        calls_of[f"001{p:015d}"] <= 2 for p, size in enumerate(sizes) if size <= 200
+    )

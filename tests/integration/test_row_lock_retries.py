@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from pytest_django import Settings
 
+from migrations_app.engine import pages
 from migrations_app.models import (
     IssueKind,
     RecordIssue,
@@ -18,7 +19,6 @@ from migrations_app.models import (
     Template,
     WriteJournal,
 )
-from migrations_app.services import batches
 from migrations_app.services.runs import run_create, run_execute
 from tests.integration.conftest import OrgPair, make_template
 
@@ -237,7 +237,10 @@ def test_grouping_children_by_parent_keeps_concurrent_calls_off_each_others_lock
 def test_without_grouping_concurrent_calls_collide_and_the_retries_recover(
     contended: OrgPair, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(batches, "_grouped_by_parent", lambda plan, inserts: inserts)
+    def plain_chunks(plan: Any, writes: Any, size: int) -> list[Any]:
+        return [list(writes[i : i + size]) for i in range(0, len(writes), size)]
+
+    monkeypatch.setattr(pages, "calls_by_parent", plain_chunks)
 
     run = migrate(contended, "veid", ACCOUNT, CONTACT)
 

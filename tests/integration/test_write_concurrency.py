@@ -134,3 +134,25 @@ def mapping_lookups(queries: CaptureQueriesContext) -> list[str]:
         and f'FROM "{MAPPING_TABLE}"' in query["sql"]
         and '"source_id" IN' in query["sql"]
     ]
+
+
+def test_update_calls_are_in_flight_together_too(
+    orgs: OrgPair, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.WRITE_CONCURRENCY = 4
+    seed(orgs, 1_000)
+    template = make_template("Contacts", CONTACTS)
+    orgs.migrate(template, "veid")
+    for record in orgs.source_org.records("Contact"):
+        orgs.source_org.update("Contact", record["Id"], {"Title": "New"})
+    orgs.target_org.faults.update(latency_ms=40)
+
+    with counting(monkeypatch, "update") as updates:
+        again = orgs.migrate(template, "veid", full=True)
+
+    assert again["status"] == Run.Status.SUCCEEDED, again
+    assert again["totals"]["updated"] == 1_000
+    assert updates.calls == 5
+    assert 2 <= updates.most <= 4
+    assert {record["Title"] for record in target_contacts(orgs)} == {"New"}
+    assert len(target_contacts(orgs)) == 1_000
