@@ -480,19 +480,36 @@ class SalesforceClient:
     ) -> list[SaveResult]:
         """Insert or update many records through one Bulk API 2.0 ingest job.
 
-        The job's CSV is never held whole: it is produced from ``records`` while it
-        is uploaded, and produced again to pair the job's results with the records.
         ``on_job`` is told the job id before the data is uploaded, so a journal can
         find the job's results if the answer is lost.
         """
-        data = BulkCsv(records, update=operation == "update")
-        # One _call per step, never one for the whole job: a session that expires
-        # after the job was closed must not send the same rows again in a new job.
-        job_id = str(
-            self._call(lambda sf: _ingest(sf, sobject).create_job(operation))["id"]
-        )
+        job_id = self.bulk_create_job(sobject, operation)
         if on_job:
             on_job(job_id)
+        return self.bulk_run_job(sobject, operation, job_id, records)
+
+    def bulk_create_job(self, sobject: str, operation: str) -> str:
+        """Open an ingest job (the first step of ``bulk_write``); return its id."""
+        # One _call per step, never one for the whole job: a session that expires
+        # after the job was closed must not send the same rows again in a new job.
+        return str(
+            self._call(lambda sf: _ingest(sf, sobject).create_job(operation))["id"]
+        )
+
+    def bulk_run_job(
+        self,
+        sobject: str,
+        operation: str,
+        job_id: str,
+        records: Sequence[dict[str, Any]],
+    ) -> list[SaveResult]:
+        """Upload ``records`` to an open ingest job, close it, wait for it, and
+        return the outcome of each record, in order.
+
+        The job's CSV is never held whole: it is produced from ``records`` while it
+        is uploaded, and produced again to pair the job's results with the records.
+        """
+        data = BulkCsv(records, update=operation == "update")
         self._upload(sobject, job_id, data)
         self._call(lambda sf: _ingest(sf, sobject).close_job(job_id))
         job = self._wait_for_ingest(sobject, job_id)

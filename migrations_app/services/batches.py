@@ -11,6 +11,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -39,7 +40,7 @@ from migrations_app.models import (
     RecordResult,
     RunObjectStat,
 )
-from migrations_app.salesforce.client import FieldError, SaveResult
+from migrations_app.salesforce.client import FieldError, SalesforceClient, SaveResult
 from migrations_app.salesforce.errors import (
     RETRYABLE_CODES,
     SalesforceError,
@@ -145,19 +146,11 @@ def mappings_of(
     *, source_org_id: int, target_org_id: int, sobject: str, source_ids: Iterable[str]
 ) -> list[KnownMapping]:
     """The mappings of ``source_ids`` of one sObject, as plain rows."""
-    found = RecordMapping.objects.filter(
-        source_org=source_org_id,
-        target_org=target_org_id,
+    found = rows.mappings_lookup(
+        source_org_id=source_org_id,
+        target_org_id=target_org_id,
         sobject=sobject,
-        source_id__in=sorted(source_ids),
-    ).values_list(
-        "pk",
-        "source_id",
-        "target_id",
-        "status",
-        "values_hash",
-        "outdated_reason_code",
-        "outdated_reason",
+        source_ids=sorted(source_ids),
     )
     return [
         KnownMapping(
@@ -286,19 +279,16 @@ def _warned_before(
     return {(source_id, name) for source_id, names in found for name in names}
 
 
-def write_pipeline(
-    context: RunContext, plan: ObjectPlan, write_size: int
-) -> WritePipeline | None:
-    """A pipeline with several Collections calls in flight, or None where calls go
-    one by one (one worker, Bulk jobs, which journal their job id from inside the
-    call, and dry runs, which send nothing).
+def write_pipeline(context: RunContext, plan: ObjectPlan) -> WritePipeline | None:
+    """A pipeline with several Collections calls or Bulk API jobs in flight, or None
+    where calls go one by one (one worker, or a dry run, which sends nothing).
 
     Its calls stay in flight from one page to the next unless a page's decisions
     may depend on the previous page's writes: a lookup to the object itself, or a
     veid_match query, which must not adopt a target the page before just mapped.
     """
     workers = settings.WRITE_CONCURRENCY
-    if workers <= 1 or write_size > COLLECTION_SIZE or context.run.dry_run:
+    if workers <= 1 or context.run.dry_run:
         return None
     depends = context.strategy is Strategy.VEID_MATCH or any(
         plan.sobject in references for references in plan.references.values()
@@ -308,7 +298,8 @@ def write_pipeline(
 
 @dataclass
 class Call:
-    """One Collections call of a page: inserts (journaled) or updates (replayable)."""
+    """One write of a page, a Collections call or a Bulk API job: inserts
+    (journaled) or updates (replayable)."""
 
     operation: str  # "insert" or "update"
     writes: list[Write]
@@ -396,15 +387,34 @@ class WritePipeline:
 
     def _send(self, sequence: int, call: Call) -> Sent:
         context, plan = self.context, self.plan
+        entry = None
         if call.operation == "insert":
             entry = journal.journal_open(context.run, plan.sobject, call.writes)
-            values = [w.values for w in call.writes]
-            answer = self.pool.submit(_send, context.target.create, plan, values)
-            return Sent(sequence, call, entry, answer)
-        payload = _update_payload(call.writes)
-        before_images_keep(context, plan, payload)
-        answer = self.pool.submit(_send, context.target.update, plan, payload)
-        return Sent(sequence, call, None, answer)
+            records = [w.values for w in call.writes]
+        else:
+            records = _update_payload(call.writes)
+            before_images_keep(context, plan, records)
+        writer = self._writer(call.operation, len(records), entry)
+        return Sent(
+            sequence, call, entry, self.pool.submit(_send, writer, plan, records)
+        )
+
+    def _writer(
+        self, operation: str, count: int, entry: journal.Entry | None
+    ) -> Writer:
+        """sObject Collections for a call's worth of records; above that a Bulk API
+        job, opened here so that its id is journaled from this thread, then
+        uploaded, waited for and read on the pool."""
+        target = self.context.target
+        if count <= COLLECTION_SIZE:
+            return target.create if operation == "insert" else target.update
+        try:
+            job_id = target.bulk_create_job(self.plan.sobject, operation)
+        except SalesforceError as exc:
+            return _refusing(exc)  # answered like a call that failed so
+        if entry is not None:
+            journal.journal_set_job(entry, job_id)
+        return partial(_run_job, target, operation, job_id)
 
     def _record_oldest(self) -> None:
         if not self.in_flight:
@@ -450,6 +460,23 @@ class WritePipeline:
             return
         missing = _settle_in_place(context, plan, sent.entry, call.writes, lost)
         _write_one_by_one(context, plan, Call("insert", missing))
+
+
+def _run_job(
+    target: SalesforceClient,
+    operation: str,
+    job_id: str,
+    sobject: str,
+    records: Sequence[dict[str, Any]],
+) -> list[SaveResult]:
+    return target.bulk_run_job(sobject, operation, job_id, records)
+
+
+def _refusing(error: SalesforceError) -> Writer:
+    def refuse(sobject: str, records: Sequence[dict[str, Any]]) -> list[SaveResult]:
+        raise error
+
+    return refuse
 
 
 def page_calls(plan: ObjectPlan, decided: PageDecision, size: int) -> list[Call]:
@@ -521,18 +548,6 @@ def _record_inserts(
     _collect_inserts(context, plan, inserts, saved, result, refused)
     _record(context, plan, result, entry)
     return _resend_refused(context, plan, refused, operation="insert")
-
-
-def _submit_inserts(
-    context: RunContext,
-    plan: ObjectPlan,
-    pool: ThreadPoolExecutor,
-    inserts: list[Write],
-) -> tuple[journal.Entry, list[Write], Future[list[SaveResult]]]:
-    """Journal (commit) a Collections insert call, then send it on the pool."""
-    entry = journal.journal_open(context.run, plan.sobject, inserts)
-    values = [w.values for w in inserts]
-    return entry, inserts, pool.submit(_send, context.target.create, plan, values)
 
 
 def _settle_in_place(

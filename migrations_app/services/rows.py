@@ -84,6 +84,46 @@ def mappings_rewritten(run: Run, hashes: Mapping[int, str]) -> None:
         )
 
 
+# What a page needs of each mapping it finds.
+LOOKUP_COLUMNS = (
+    "id",
+    "source_id",
+    "target_id",
+    "status",
+    "values_hash",
+    "outdated_reason_code",
+    "outdated_reason",
+)
+
+
+def mappings_lookup(
+    *, source_org_id: int, target_org_id: int, sobject: str, source_ids: list[str]
+) -> list[tuple[Any, ...]]:
+    """The mappings of ``source_ids`` of one sObject, as rows of LOOKUP_COLUMNS.
+
+    The filter is exactly the unique index (org pair, sObject, source id). On
+    PostgreSQL the ids go as one array parameter (``= ANY``): a page's 2,000 ids as
+    2,000 placeholders cost more to build and parse than the index probes.
+    """
+    if connection.vendor != "postgresql":
+        return list(
+            RecordMapping.objects.filter(
+                source_org=source_org_id,
+                target_org=target_org_id,
+                sobject=sobject,
+                source_id__in=source_ids,
+            ).values_list(*("pk" if c == "id" else c for c in LOOKUP_COLUMNS))
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {', '.join(LOOKUP_COLUMNS)} FROM {RecordMapping._meta.db_table} "
+            "WHERE source_org_id = %s AND target_org_id = %s AND sobject = %s "
+            "AND source_id = ANY(%s)",
+            [source_org_id, target_org_id, sobject, source_ids],
+        )
+        return cursor.fetchall()
+
+
 def insert_rows(
     model: type[models.Model],
     *,

@@ -757,7 +757,7 @@ def _migrate_records(
     read = 0
     page_size = max(pages.PAGE_SIZE, batch_size)
     # Writes of one page may still be in flight while the next is read and decided.
-    pipeline = batches.write_pipeline(context, plan, batch_size)
+    pipeline = batches.write_pipeline(context, plan)
     none_of_own = batches.no_mappings_yet(context, plan)
     try:
         for page in _read_ahead(context, chunked(records, page_size)):
