@@ -599,32 +599,13 @@ def measure_all(
         traced_floor.seconds,
     )
     if memory_only:
-        return [floor, *first_runs(bench)]
+        results = [floor, *first_runs(bench)]
+        return results + (bulk_first_runs(bench) if bulk else [])
     results = [floor, floor_with_rows(bench), *contact_scenarios(bench)]
     if latency_ms:
         results.extend(latency_scenarios(bench, latency_ms))
     if bulk:
-        results.append(
-            bench.run(
-                BULK_SMALL,
-                "veid",
-                source="small",
-                bulk=True,
-                full=True,
-                prepare=bench.empty_target,
-                expected={"inserted": bench.small_records},
-            )
-        )
-        results.append(
-            bench.run(
-                BULK,
-                "veid",
-                bulk=True,
-                full=True,
-                prepare=bench.empty_target,
-                expected={"inserted": bench.records},
-            )
-        )
+        results.extend(bulk_first_runs(bench))
     if demo:
         results.append(
             bench.run(
@@ -670,6 +651,29 @@ def latency_scenarios(bench: Bench, milliseconds: int) -> list[Figures]:
     finally:
         bench.emulator.call("set_latency", milliseconds=0)
     return [floor, run]
+
+
+def bulk_first_runs(bench: Bench) -> list[Figures]:
+    """First veid runs through Bulk API 2.0, from the smaller source and the full one."""
+    return [
+        bench.run(
+            BULK_SMALL,
+            "veid",
+            source="small",
+            bulk=True,
+            full=True,
+            prepare=bench.empty_target,
+            expected={"inserted": bench.small_records},
+        ),
+        bench.run(
+            BULK,
+            "veid",
+            bulk=True,
+            full=True,
+            prepare=bench.empty_target,
+            expected={"inserted": bench.records},
+        ),
+    ]
 
 
 def first_runs(bench: Bench) -> list[Figures]:
@@ -1096,7 +1100,8 @@ def arguments() -> argparse.Namespace:
     parser.add_argument(
         "--memory-only",
         action="store_true",
-        help="only the baseline and the two first runs (speed and peak memory)",
+        help="only the baseline and the first runs, REST and Bulk (speed and "
+        "peak memory)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument(
