@@ -252,6 +252,16 @@ def patch_ingest(request: Request, job_id: str, **_: str) -> Response:
     job: IngestJob = _job(request, job_id, False)
     state = _body(request).get("state")
     if state == "UploadComplete" and job.state == "Open":
+        if len(job.chunks) > 1:
+            # Salesforce takes one upload per job and refuses to close one that got
+            # several (a client resending its upload must not load rows twice).
+            raise ApiError(
+                400,
+                "INVALIDJOB",
+                f"Found multiple contents for job: <{job.id}>, please 'Close' / "
+                "'Abort' / 'Delete' the current Job then create a new Job and make "
+                "sure you only do 'PUT' once on a given Job.",
+            )
         process_ingest(org_of(request), job)
         request.wrote = True
         return Response.json({**job.info(), "state": "UploadComplete"})

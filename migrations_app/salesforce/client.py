@@ -171,7 +171,9 @@ def build_session(
         total=3,
         backoff_factor=0.5,
         status_forcelist=(502, 503, 504),
-        allowed_methods=frozenset({"GET", "HEAD", "PUT", "DELETE"}),
+        # Not PUT: Salesforce takes one Bulk upload per job, so an upload sent again
+        # would fail the job; a lost upload is settled by the journal instead.
+        allowed_methods=frozenset({"GET", "HEAD", "DELETE"}),
         raise_on_status=False,
     )
     session.mount("https://", HTTPAdapter(max_retries=retry))

@@ -229,3 +229,23 @@ def test_job_info_list_abort_and_delete(
     assert deleted.status_code == 204
     missing = session.get(f"{data_url}/jobs/ingest/{created['id']}", headers=headers)
     assert missing.status_code == 404
+
+
+def test_a_job_uploaded_twice_cannot_be_closed_and_loads_nothing(
+    sf: Any, org: Org
+) -> None:
+    """Salesforce takes one upload per job: a client that sends its data again (a
+    retried PUT) gets the job refused at close, never its rows loaded twice."""
+    client = sf.bulk2.Contact._client
+    job_id = client.create_job("insert")["id"]
+    data = "LastName,Email\nA,a@example.com\n"
+    client.upload_job_data(job_id, data)
+    client.upload_job_data(job_id, data)
+
+    with pytest.raises(SalesforceMalformedRequest) as refused:
+        client.close_job(job_id)
+
+    assert "INVALIDJOB" in str(refused.value)
+    assert "only do 'PUT' once" in str(refused.value)
+    assert client.get_job(job_id, False)["state"] == "Open"
+    assert org.count("Contact") == 0

@@ -202,6 +202,18 @@ def test_an_upload_refused_for_an_expired_session_is_sent_again_whole(
     assert names == {r["LastName"] for r in records}
 
 
+def test_the_session_never_sends_an_upload_again_by_itself() -> None:
+    """Salesforce takes one upload per job: urllib3 may retry reads, not a PUT."""
+    session = client_module.build_session(ca_file="", usage=client_module.ApiUsage())
+    adapter = session.get_adapter("https://example.my.salesforce.com")
+    assert isinstance(adapter, requests.adapters.HTTPAdapter)
+    retry = adapter.max_retries
+
+    assert retry.is_retry("GET", 503)
+    assert not retry.is_retry("PUT", 503)
+    assert "PUT" not in (retry.allowed_methods or ())
+
+
 def test_a_job_over_the_upload_limit_is_aborted_and_fails_for_good(
     emulator: Emulator, target: Org, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -10,11 +10,13 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
+import requests
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from pytest_django import Settings
 
 from migrations_app.models import RecordMapping, Run, WriteJournal
+from migrations_app.salesforce import client as client_module
 from migrations_app.salesforce.client import SalesforceClient
 from tests.integration.conftest import OrgPair, make_template
 
@@ -209,3 +211,32 @@ def test_a_lost_answer_among_bulk_jobs_in_flight_is_reconciled_without_duplicate
     states = sorted(WriteJournal.objects.values_list("state", flat=True))
     assert states == ["done", "done", "done", "reconciled"]
     assert Run.objects.get().retries_spent == 1
+
+
+def test_a_lost_answer_to_an_upload_starts_a_new_job_and_loads_nothing_twice(
+    orgs: OrgPair, small_bulk_jobs: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The data reached Salesforce but its answer did not. The upload is not sent
+    again into the same job (Salesforce takes one per job): the journal finds the
+    job never closed, so its records go again in a new job."""
+    seed(orgs, 1_200)
+    upload = client_module._put_job_data
+    lost: list[str] = []
+
+    def upload_then_lose_the_answer(sf: Any, *, job_id: str, data: Any) -> None:
+        upload(sf, job_id=job_id, data=data)
+        if not lost:
+            lost.append(job_id)
+            raise requests.ConnectionError("connection reset after the upload")
+
+    monkeypatch.setattr(client_module, "_put_job_data", upload_then_lose_the_answer)
+    template = make_template("Contacts", CONTACTS)
+
+    result = orgs.migrate(template, "veid")
+
+    assert result["status"] == Run.Status.SUCCEEDED, result
+    assert result["totals"]["inserted"] == 1_200
+    emails = [record["Email"] for record in target_contacts(orgs)]
+    assert len(emails) == len(set(emails)) == 1_200
+    assert Run.objects.get().retries_spent == 1
+    assert orgs.target_org.jobs[lost[0]].state == "Open"  # never closed, never loaded
