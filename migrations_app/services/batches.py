@@ -1049,16 +1049,33 @@ def _second_pass_batch(
                 Write(record["Id"], Decision(Action.UPDATE, target_id), payload.values)
             )
     updates = _not_yet_set(context, plan, updates, fields)
-    results = _send_replayable(
-        context,
-        context.target.update,
-        plan,
-        [{"Id": w.target_id, **w.values} for w in updates],
-    )
-    for write, saved in zip(updates, results, strict=True):
-        if not saved.success:
-            result.issues.append(_failed(write, saved))
+    while updates:
+        results = _send_replayable(
+            context, context.target.update, plan, _update_payload(updates)
+        )
+        refused: list[Refused] = []
+        for write, saved in zip(updates, results, strict=True):
+            if saved.success:
+                continue
+            if _worth_resending(context, saved):
+                refused.append((write, saved))
+            else:
+                result.issues.append(_failed(write, saved))
+        updates = _second_pass_again(context, plan, refused, result)
     RecordIssue.objects.bulk_create(issue_rows(context, plan.sobject, result.issues))
+
+
+def _second_pass_again(
+    context: RunContext, plan: ObjectPlan, refused: list[Refused], result: BatchResult
+) -> list[Write]:
+    """Lookups refused for a row lock are set again while the retry budget lasts;
+    then they are failures like the others."""
+    if not refused:
+        return []
+    if _took_retry(context, plan, refused, operation="update"):
+        return [write for write, _ in refused]
+    result.issues.extend(_failed(write, saved) for write, saved in refused)
+    return []
 
 
 def _not_yet_set(

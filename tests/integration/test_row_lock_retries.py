@@ -19,6 +19,7 @@ from migrations_app.models import (
     Template,
     WriteJournal,
 )
+from migrations_app.services import batches
 from migrations_app.services.runs import run_create, run_execute
 from tests.integration.conftest import OrgPair, make_template
 
@@ -251,3 +252,34 @@ def test_without_grouping_concurrent_calls_collide_and_the_retries_recover(
     # first were refused, and sent again.
     assert run.report["retries"]["by_kind"][LOCKED] >= 1
     assert lock_issues() == 0
+
+
+def test_a_deep_lookup_refused_by_a_row_lock_in_the_second_pass_is_set_again(
+    orgs: OrgPair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lookups past the fifth hierarchy level are set by a second pass of updates;
+    a row lock refusing one of them costs a retry, not the lookup."""
+    chain = [orgs.source_org.insert("Account", {"Name": "Level 0"})]
+    for level in range(1, 8):
+        chain.append(
+            orgs.source_org.insert(
+                "Account", {"Name": f"Level {level}", "ParentId": chain[-1]}
+            )
+        )
+    not_yet_set = batches._not_yet_set
+
+    def lock_the_next_update(*args: Any) -> Any:
+        orgs.target_org.faults.update(lock_failures=1)
+        return not_yet_set(*args)
+
+    monkeypatch.setattr(batches, "_not_yet_set", lock_the_next_update)
+
+    run = migrate(orgs, "veid", {"sobject": "Account", "fields": ["Name", "ParentId"]})
+
+    assert run.status == Run.Status.SUCCEEDED, run.error
+    assert run.report["retries"]["by_kind"][LOCKED] == 1
+    assert lock_issues() == 0
+    targets = dict(RecordMapping.objects.values_list("source_id", "target_id"))
+    for child, parent in zip(chain[1:], chain, strict=False):
+        record = orgs.target_org.get("Account", targets[child])
+        assert record["ParentId"] == targets[parent]
