@@ -271,6 +271,16 @@ def test_result_files_list_what_was_written_and_what_failed(
         fields=["LastName"],
         values={"LastName": ""},
     )
+    # Messages quote the org's data: one a spreadsheet would run stays text.
+    RecordIssue.objects.create(
+        run=run,
+        kind=IssueKind.FAILED,
+        sobject="Contact",
+        source_id="003000000000003AAA",
+        error_code="FIELD_CUSTOM_VALIDATION_EXCEPTION",
+        message='=HYPERLINK("https://example.com","click")',
+        fields=["Title"],
+    )
 
     success = _csv(
         admin_client.get(reverse("migrations_app:run-success-csv", args=[run.pk]))
@@ -293,6 +303,7 @@ def test_result_files_list_what_was_written_and_what_failed(
         "LastName",
         '{"LastName": ""}',
     ]
+    assert errors[2][5] == '\'=HYPERLINK("https://example.com","click")'
 
 
 def test_cancel_a_queued_run_at_once_and_a_running_one_between_pages(

@@ -90,10 +90,7 @@ def record_url(org: Org, record_id: str) -> str:
 
 def mapping_csv_lines(rows: QuerySet[RecordMapping]) -> Iterator[str]:
     """The rows as CSV text, one line at a time, reading the table in chunks."""
-    cells = (
-        [_cell(value) for value in _csv_values(mapping)]
-        for mapping in rows.iterator(chunk_size=2000)
-    )
+    cells = (_csv_values(mapping) for mapping in rows.iterator(chunk_size=2000))
     return csv_lines(chain([CSV_COLUMNS], cells))
 
 
@@ -117,13 +114,6 @@ def _csv_values(mapping: RecordMapping) -> Iterable[object]:
         _text(mapping.created_at),
         _text(mapping.updated_at),
     )
-
-
-def _cell(value: object) -> object:
-    """A text cell a spreadsheet would run as a formula is written as text."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
-        return "'" + value
-    return value
 
 
 def _text(value: object) -> str:
