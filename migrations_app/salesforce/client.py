@@ -98,7 +98,7 @@ class ApiUsage:
     # The org's own time, from the Date header of its last answer: repeat runs anchor
     # "changed since" on it, so a skewed clock on this server cannot hide a change.
     server_time: datetime | None = None
-    # Several writes may be in flight at once (services/batches.py): count under it.
+    # Several writes may be in flight at once (services/pipeline.py): count under it.
     lock: threading.Lock = field(
         default_factory=threading.Lock, repr=False, compare=False
     )

@@ -73,6 +73,7 @@ from migrations_app.services.leases import (
     run_start_next_on_pair,
 )
 from migrations_app.services.orgs import org_connect
+from migrations_app.services.pipeline import WritePipeline, write_pipeline
 from migrations_app.services.pricebooks import pricebooks_map_standard
 from migrations_app.services.retry import (
     RetryBudget,
@@ -81,6 +82,7 @@ from migrations_app.services.retry import (
     retry_report,
 )
 from migrations_app.services.run_checks import run_check_target_deleted
+from migrations_app.services.second_pass import second_pass
 
 logger = logging.getLogger(__name__)
 
@@ -671,7 +673,7 @@ def _migrate_all(context: RunContext) -> None:
         )
     for plan in context.plan.objects:
         context.check_cancel()
-        batches.second_pass(context, plan)
+        second_pass(context, plan)
 
 
 def _migrate_object(
@@ -757,7 +759,7 @@ def _migrate_records(
     read = 0
     page_size = max(pages.PAGE_SIZE, batch_size)
     # Writes of one page may still be in flight while the next is read and decided.
-    pipeline = batches.write_pipeline(context, plan)
+    pipeline = write_pipeline(context, plan)
     none_of_own = batches.no_mappings_yet(context, plan)
     try:
         for page in _read_ahead(context, chunked(records, page_size)):
@@ -790,7 +792,7 @@ def _between_pages(
     context: RunContext,
     plan: ObjectPlan,
     volume: int,
-    pipeline: batches.WritePipeline | None,
+    pipeline: WritePipeline | None,
     *,
     cancel: bool = True,
 ) -> None:

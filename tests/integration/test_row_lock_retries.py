@@ -19,7 +19,7 @@ from migrations_app.models import (
     Template,
     WriteJournal,
 )
-from migrations_app.services import batches
+from migrations_app.services import second_pass as second_pass_module
 from migrations_app.services.runs import run_create, run_execute
 from tests.integration.conftest import OrgPair, make_template
 
@@ -266,13 +266,13 @@ def test_a_deep_lookup_refused_by_a_row_lock_in_the_second_pass_is_set_again(
                 "Account", {"Name": f"Level {level}", "ParentId": chain[-1]}
             )
         )
-    not_yet_set = batches._not_yet_set
+    not_yet_set = second_pass_module._not_yet_set
 
     def lock_the_next_update(*args: Any) -> Any:
         orgs.target_org.faults.update(lock_failures=1)
         return not_yet_set(*args)
 
-    monkeypatch.setattr(batches, "_not_yet_set", lock_the_next_update)
+    monkeypatch.setattr(second_pass_module, "_not_yet_set", lock_the_next_update)
 
     run = migrate(orgs, "veid", {"sobject": "Account", "fields": ["Name", "ParentId"]})
 

@@ -24,7 +24,7 @@ from migrations_app.models import (
     WriteJournal,
 )
 from migrations_app.selectors import run_result
-from migrations_app.services import batches
+from migrations_app.services import writes
 from migrations_app.services.allowance import run_wake_waiting
 from migrations_app.services.leases import run_auto_resume
 from migrations_app.services.runs import run_claim, run_create, run_execute
@@ -309,7 +309,7 @@ def test_a_database_lost_mid_batch_ends_in_a_clean_interrupt_and_resume(
     orgs: OrgPair, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seed(orgs, 450)
-    record = batches._record
+    record = writes.record
     calls = {"n": 0}
 
     def lose_the_database(*args: Any, **kwargs: Any) -> None:
@@ -318,7 +318,7 @@ def test_a_database_lost_mid_batch_ends_in_a_clean_interrupt_and_resume(
             raise OperationalError("server closed the connection unexpectedly")
         record(*args, **kwargs)
 
-    monkeypatch.setattr(batches, "_record", lose_the_database)
+    monkeypatch.setattr(writes, "record", lose_the_database)
     first = run_execute(run_id=launch(orgs).pk)
 
     assert first.status == Run.Status.INTERRUPTED
@@ -329,7 +329,7 @@ def test_a_database_lost_mid_batch_ends_in_a_clean_interrupt_and_resume(
     # were journaled before they were sent, and both are left in doubt.
     assert WriteJournal.objects.filter(state=WriteJournal.State.IN_DOUBT).count() == 2
 
-    monkeypatch.setattr(batches, "_record", record)
+    monkeypatch.setattr(writes, "record", record)
     assert run_auto_resume() == [first.pk]
     done = run_execute(run_id=first.pk)
 

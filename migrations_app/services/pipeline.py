@@ -1,0 +1,259 @@
+"""Several writes of a page in flight at once (``WRITE_CONCURRENCY``): sObject
+Collections calls or Bulk API jobs, inserts and updates, recorded in the order sent.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from django.conf import settings
+
+from migrations_app.engine import pages
+from migrations_app.engine.pages import COLLECTION_SIZE, PageDecision, Write
+from migrations_app.engine.planning import ObjectPlan
+from migrations_app.engine.strategy import Strategy
+from migrations_app.salesforce.client import SalesforceClient, SaveResult
+from migrations_app.salesforce.errors import SalesforceError
+from migrations_app.services import journal, writes
+from migrations_app.services.before_images import before_images_keep
+from migrations_app.services.context import RunContext
+
+
+def write_pipeline(context: RunContext, plan: ObjectPlan) -> WritePipeline | None:
+    """A pipeline with several Collections calls or Bulk API jobs in flight, or None
+    where calls go one by one (one worker, or a dry run, which sends nothing).
+
+    Its calls stay in flight from one page to the next unless a page's decisions
+    may depend on the previous page's writes: a lookup to the object itself, or a
+    veid_match query, which must not adopt a target the page before just mapped.
+    """
+    workers = settings.WRITE_CONCURRENCY
+    if workers <= 1 or context.run.dry_run:
+        return None
+    depends = context.strategy is Strategy.VEID_MATCH or any(
+        plan.sobject in references for references in plan.references.values()
+    )
+    return WritePipeline(context, plan, workers, across_pages=not depends)
+
+
+@dataclass
+class Call:
+    """One write of a page, a Collections call or a Bulk API job: inserts
+    (journaled) or updates (replayable)."""
+
+    operation: str  # "insert" or "update"
+    writes: list[Write]
+
+
+@dataclass
+class Sent:
+    sequence: int  # the order sent: a page is closed once its last call is recorded
+    call: Call
+    entry: journal.Entry | None  # inserts only
+    answer: Future[list[SaveResult]]
+
+
+class WritePipeline:
+    """A page's insert and update calls, ``workers`` of them in flight at once.
+
+    Each insert call is journaled (committed) before it is sent; only the HTTP
+    calls run on the pool's threads, and this thread records each answer in its own
+    transaction, in the order sent (DESIGN invariants 3 and 6). A page is closed
+    (its counts and checkpoint) as soon as its last call is recorded, before any
+    call of the next page is. ``across_pages``: the last calls of a page stay in
+    flight while the next page is read and decided. After a lost answer, what is
+    in flight is recorded, the doubts are settled in place, and the rest goes one
+    call at a time.
+    """
+
+    def __init__(
+        self, context: RunContext, plan: ObjectPlan, workers: int, *, across_pages: bool
+    ) -> None:
+        self.context = context
+        self.plan = plan
+        self.workers = workers
+        self.across_pages = across_pages
+        self.pool = ThreadPoolExecutor(max_workers=workers)
+        self.sent = 0  # sequence number of the last call sent
+        self.in_flight: deque[Sent] = deque()
+        self.waiting: deque[Call] = deque()  # calls not sent yet
+        # (sequence number of a page's last call, its closer), in page order.
+        self.closers: deque[tuple[int, Callable[[], None]]] = deque()
+
+    def add(self, calls: list[Call], close: Callable[[], None]) -> None:
+        """Queue a page's calls and its closer; return once every call of the page
+        is sent, or once the page is closed unless calls stay in flight across
+        pages."""
+        self.waiting.extend(calls)
+        self.closers.append((self.sent + len(self.waiting), close))
+        self._fill()
+        while self.waiting or (self.closers and self._closable()):
+            self._step()
+        if not self.across_pages:
+            self.drain()
+
+    def drain(self) -> None:
+        """Record everything in flight and close every page."""
+        while self.in_flight or self.waiting or self.closers:
+            self._step()
+
+    def finish(self) -> None:
+        self.drain()
+        self.pool.shutdown()
+
+    def abandon(self) -> None:
+        """Stop without recording: insert calls in flight stay in doubt in the
+        journal (updates replay safely)."""
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def _step(self) -> None:
+        if self.closers and self._closable():
+            self.closers.popleft()[1]()
+            return
+        if not self.in_flight:
+            self._fill()
+        self._record_oldest()
+        self._fill()
+
+    def _closable(self) -> bool:
+        last, _ = self.closers[0]
+        recorded = self.in_flight[0].sequence - 1 if self.in_flight else self.sent
+        return last <= recorded
+
+    def _fill(self) -> None:
+        while self.waiting and len(self.in_flight) < self.workers:
+            self.sent += 1
+            self.in_flight.append(self._start(self.sent, self.waiting.popleft()))
+
+    def _start(self, sequence: int, call: Call) -> Sent:
+        context, plan = self.context, self.plan
+        entry = None
+        if call.operation == "insert":
+            entry = journal.journal_open(context.run, plan.sobject, call.writes)
+            records = [w.values for w in call.writes]
+        else:
+            records = writes.update_payload(call.writes)
+            before_images_keep(context, plan, records)
+        writer = self._open_writer(call.operation, len(records), entry)
+        return Sent(
+            sequence, call, entry, self.pool.submit(writes.send, writer, plan, records)
+        )
+
+    def _open_writer(
+        self, operation: str, count: int, entry: journal.Entry | None
+    ) -> writes.Writer:
+        """sObject Collections for a call's worth of records; above that a Bulk API
+        job, opened here so that its id is journaled from this thread, then
+        uploaded, waited for and read on the pool."""
+        target = self.context.target
+        if count <= COLLECTION_SIZE:
+            return target.create if operation == "insert" else target.update
+        try:
+            job_id = target.bulk_create_job(self.plan.sobject, operation)
+        except SalesforceError as exc:
+            return _refusing(exc)  # answered like a call that failed so
+        if entry is not None:
+            journal.journal_set_job(entry, job_id)
+        return partial(_run_job, target, operation, job_id)
+
+    def _record_oldest(self) -> None:
+        if not self.in_flight:
+            return
+        sent = self.in_flight.popleft()
+        try:
+            saved = sent.answer.result()
+        except journal.WriteInDoubt as lost:
+            self._settle(sent, lost)
+            return
+        again = _record_answer(self.context, self.plan, sent, saved)
+        if again:
+            # First in line, under the number of the call it repeats: its page
+            # is not closed (checkpoint) before these records are recorded too.
+            call = Call(sent.call.operation, again)
+            self.in_flight.appendleft(self._start(sent.sequence, call))
+
+    def _settle(self, doubt: Sent, lost: journal.WriteInDoubt) -> None:
+        """Record the other calls in flight first, so that reconciling an insert
+        entry cannot take their records for its own; then go one call at a time."""
+        self.workers = 1
+        answered = list(self.in_flight)
+        self.in_flight.clear()
+        doubts = [(doubt, lost)]
+        for sent in answered:
+            try:
+                saved = sent.answer.result()
+            except journal.WriteInDoubt as other_lost:
+                doubts.append((sent, other_lost))
+                continue
+            again = _record_answer(self.context, self.plan, sent, saved)
+            _write_one_by_one(self.context, self.plan, Call(sent.call.operation, again))
+        for sent, in_doubt in doubts:
+            self._write_again(sent, in_doubt)
+
+    def _write_again(self, sent: Sent, lost: journal.WriteInDoubt) -> None:
+        """A call whose answer was lost: inserts are reconciled, then what was not
+        created is sent again; updates are sent again (one retry spent)."""
+        context, plan, call = self.context, self.plan, sent.call
+        if sent.entry is None:
+            writes.spend_retry(context, lost, what=f"{plan.sobject} update")
+            _write_one_by_one(context, plan, call)
+            return
+        missing = writes.settle_in_place(context, plan, sent.entry, call.writes, lost)
+        _write_one_by_one(context, plan, Call("insert", missing))
+
+
+def _run_job(
+    target: SalesforceClient,
+    operation: str,
+    job_id: str,
+    sobject: str,
+    records: Sequence[dict[str, Any]],
+) -> list[SaveResult]:
+    return target.bulk_run_job(sobject, operation, job_id, records)
+
+
+def _refusing(error: SalesforceError) -> writes.Writer:
+    def refuse(sobject: str, records: Sequence[dict[str, Any]]) -> list[SaveResult]:
+        raise error
+
+    return refuse
+
+
+def page_calls(plan: ObjectPlan, decided: PageDecision, size: int) -> list[Call]:
+    """A page's writes as calls of up to ``size`` records, inserts first, children
+    of one parent packed into the same call (pages.calls_by_parent)."""
+    return [
+        *(
+            Call("insert", w)
+            for w in pages.calls_by_parent(plan, decided.inserts, size)
+        ),
+        *(
+            Call("update", w)
+            for w in pages.calls_by_parent(plan, decided.updates, size)
+        ),
+    ]
+
+
+def _record_answer(
+    context: RunContext, plan: ObjectPlan, sent: Sent, saved: list[SaveResult]
+) -> list[Write]:
+    """Record an answered call in one transaction; return its writes to send again."""
+    if sent.entry is not None:
+        return writes.record_inserts(context, plan, sent.entry, sent.call.writes, saved)
+    return writes.record_updates(context, plan, sent.call.writes, saved)
+
+
+def _write_one_by_one(context: RunContext, plan: ObjectPlan, call: Call) -> None:
+    if not call.writes:
+        return
+    if call.operation == "insert":
+        writes.write_inserts(context, plan, call.writes)
+    else:
+        updates = call.writes
+        while updates:
+            updates = writes.send_and_record_updates(context, plan, updates)
