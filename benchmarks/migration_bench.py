@@ -600,12 +600,12 @@ def measure_all(
     )
     if memory_only:
         results = [floor, *first_runs(bench)]
-        return results + (bulk_first_runs(bench) if bulk else [])
+        return results + (first_runs(bench, bulk=True) if bulk else [])
     results = [floor, floor_with_rows(bench), *contact_scenarios(bench)]
     if latency_ms:
         results.extend(latency_scenarios(bench, latency_ms))
     if bulk:
-        results.extend(bulk_first_runs(bench))
+        results.extend(first_runs(bench, bulk=True))
     if demo:
         results.append(
             bench.run(
@@ -653,47 +653,22 @@ def latency_scenarios(bench: Bench, milliseconds: int) -> list[Figures]:
     return [floor, run]
 
 
-def bulk_first_runs(bench: Bench) -> list[Figures]:
-    """First veid runs through Bulk API 2.0, from the smaller source and the full one."""
+def first_runs(bench: Bench, *, bulk: bool = False) -> list[Figures]:
+    """A first veid run from the smaller source, then from the full one; through
+    REST and sObject Collections, or through Bulk API 2.0."""
+    names = (BULK_SMALL, BULK) if bulk else (FIRST_SMALL, FIRST)
+    sizes = {"small": bench.small_records, "source": bench.records}
     return [
         bench.run(
-            BULK_SMALL,
+            name,
             "veid",
-            source="small",
-            bulk=True,
+            source=source,
+            bulk=bulk,
             full=True,
             prepare=bench.empty_target,
-            expected={"inserted": bench.small_records},
-        ),
-        bench.run(
-            BULK,
-            "veid",
-            bulk=True,
-            full=True,
-            prepare=bench.empty_target,
-            expected={"inserted": bench.records},
-        ),
-    ]
-
-
-def first_runs(bench: Bench) -> list[Figures]:
-    """A first veid run from the smaller source, then from the full one."""
-    return [
-        bench.run(
-            FIRST_SMALL,
-            "veid",
-            source="small",
-            full=True,
-            prepare=bench.empty_target,
-            expected={"inserted": bench.small_records},
-        ),
-        bench.run(
-            FIRST,
-            "veid",
-            full=True,
-            prepare=bench.empty_target,
-            expected={"inserted": bench.records},
-        ),
+            expected={"inserted": sizes[source]},
+        )
+        for name, source in zip(names, ("small", "source"), strict=True)
     ]
 
 

@@ -24,6 +24,16 @@ class OrgChoiceField(forms.ModelChoiceField[Org]):
         return f"{obj.name} ({obj.get_environment_display().lower()})"
 
 
+def production_confirmation() -> forms.CharField:
+    """Where a user types the target org's name to write into a production org."""
+    return forms.CharField(
+        required=False,
+        max_length=100,
+        label="Production confirmation",
+        help_text="Only for a production target: type the target org's name.",
+    )
+
+
 class RunLaunchForm(forms.Form):
     template = forms.ModelChoiceField(queryset=Template.objects.order_by("name"))
     source_org = OrgChoiceField(queryset=Org.objects.order_by("name"))
@@ -55,12 +65,7 @@ class RunLaunchForm(forms.Form):
         help_text="Target username or email that owns records whose owner has no "
         "match in the target.",
     )
-    confirm_target = forms.CharField(
-        required=False,
-        max_length=100,
-        label="Production confirmation",
-        help_text="Only for a production target: type the target org's name.",
-    )
+    confirm_target = production_confirmation()
     # Issue 14: the values updates replace, kept so that the run can be rolled back.
     keep_before_images = forms.ChoiceField(
         choices=[

@@ -6,7 +6,7 @@ from typing import Any
 
 from django import forms
 
-from migrations_app.forms import OrgChoiceField
+from migrations_app.forms import OrgChoiceField, production_confirmation
 from migrations_app.models import Org, Schedule, Strategy, Template
 from migrations_app.services.runs import run_launch_problems
 
@@ -33,12 +33,7 @@ class ScheduleForm(forms.ModelForm[Schedule]):
         "reads only records changed since the pair's last successful run of the "
         "template.",
     )
-    confirm_target = forms.CharField(
-        required=False,
-        max_length=100,
-        label="Production confirmation",
-        help_text="Only for a production target: type the target org's name.",
-    )
+    confirm_target = production_confirmation()
 
     class Meta:
         model = Schedule

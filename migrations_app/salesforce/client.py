@@ -463,14 +463,7 @@ class SalesforceClient:
         results = self._call(
             lambda sf: sf.restful("composite/sobjects", method="DELETE", params=params)
         )
-        return [
-            SaveResult(
-                success=bool(item.get("success")),
-                id=item.get("id"),
-                errors=tuple(item.get("errors") or ()),
-            )
-            for item in results or []
-        ]
+        return save_results(results)
 
     def bulk_write(
         self,
@@ -605,14 +598,19 @@ class SalesforceClient:
         results = self._call(
             lambda sf: sf.restful("composite/sobjects", method=method, json=payload)
         )
-        return [
-            SaveResult(
-                success=bool(item.get("success")),
-                id=item.get("id"),
-                errors=tuple(item.get("errors") or ()),
-            )
-            for item in results or []
-        ]
+        return save_results(results)
+
+
+def save_results(items: list[dict[str, Any]] | None) -> list[SaveResult]:
+    """An sObject Collections answer as one SaveResult per record, in order."""
+    return [
+        SaveResult(
+            success=bool(item.get("success")),
+            id=item.get("id"),
+            errors=tuple(item.get("errors") or ()),
+        )
+        for item in items or []
+    ]
 
 
 class BulkCsv:

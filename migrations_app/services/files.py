@@ -80,6 +80,7 @@ from migrations_app.salesforce.blobs import (
 from migrations_app.salesforce.client import SalesforceClient
 from migrations_app.salesforce.errors import SalesforceError
 from migrations_app.services.context import RunContext, chunked
+from migrations_app.services.journal import journal_close
 from migrations_app.services.rows import mappings_insert
 
 logger = logging.getLogger(__name__)
@@ -345,29 +346,18 @@ def _record_file(
     sent: int,
     entry: WriteJournal | None = None,
 ) -> None:
-    """Save what happened to one file: mapping, result row, counts, journal entry."""
-    with transaction.atomic():
-        if not context.run.dry_run:
-            _save_mapping(
-                context,
-                FILE_OBJECT,
-                source_file.document_id,
-                decision.target_document_id or "",
-                source_file.checksum,
-                mapping,
-            )
-            RecordResult.objects.create(
-                run=context.run,
-                sobject=FILE_OBJECT,
-                source_id=source_file.document_id,
-                target_id=decision.target_document_id or "",
-                action=decision.action.value,
-            )
-        _add_file_counts(context, plan, {decision.action.value: 1, "bytes": sent})
-        if entry is not None:
-            WriteJournal.objects.filter(pk=entry.pk).update(
-                state=WriteJournal.State.DONE
-            )
+    _record_written(
+        context,
+        plan,
+        FILE_OBJECT,
+        source_file.document_id,
+        decision.target_document_id or "",
+        stamp=source_file.checksum,
+        action=decision.action,
+        mapping=mapping,
+        sent=sent,
+        entry=entry,
+    )
 
 
 def _copy_links(
@@ -560,24 +550,17 @@ def _record_attachment(
     mapping: RecordMapping | None,
     sent: int,
 ) -> None:
-    with transaction.atomic():
-        if not context.run.dry_run:
-            _save_mapping(
-                context,
-                ATTACHMENT_OBJECT,
-                row["Id"],
-                target_id,
-                body_stamp(row),
-                mapping,
-            )
-            RecordResult.objects.create(
-                run=context.run,
-                sobject=ATTACHMENT_OBJECT,
-                source_id=row["Id"],
-                target_id=target_id,
-                action=action.value,
-            )
-        _add_file_counts(context, plan, {action.value: 1, "bytes": sent})
+    _record_written(
+        context,
+        plan,
+        ATTACHMENT_OBJECT,
+        row["Id"],
+        target_id,
+        stamp=body_stamp(row),
+        action=action,
+        mapping=mapping,
+        sent=sent,
+    )
 
 
 # -- Documents -------------------------------------------------------------------------
@@ -749,30 +732,18 @@ def _record_document(
     sent: int,
     entry: WriteJournal | None = None,
 ) -> None:
-    """Save what happened to one document: mapping, result row, counts, journal."""
-    target_id = decision.target_document_id or ""
-    with transaction.atomic():
-        if not context.run.dry_run:
-            _save_mapping(
-                context,
-                DOCUMENT_OBJECT,
-                document.id,
-                target_id,
-                document.stamp,
-                mapping,
-            )
-            RecordResult.objects.create(
-                run=context.run,
-                sobject=DOCUMENT_OBJECT,
-                source_id=document.id,
-                target_id=target_id,
-                action=decision.action.value,
-            )
-        _add_file_counts(context, plan, {decision.action.value: 1, "bytes": sent})
-        if entry is not None:
-            WriteJournal.objects.filter(pk=entry.pk).update(
-                state=WriteJournal.State.DONE
-            )
+    _record_written(
+        context,
+        plan,
+        DOCUMENT_OBJECT,
+        document.id,
+        decision.target_document_id or "",
+        stamp=document.stamp,
+        action=decision.action,
+        mapping=mapping,
+        sent=sent,
+        entry=entry,
+    )
 
 
 # -- shared ----------------------------------------------------------------------------
@@ -923,6 +894,36 @@ def _issue(
     )
 
 
+def _record_written(
+    context: RunContext,
+    plan: ObjectPlan,
+    sobject: str,
+    source_id: str,
+    target_id: str,
+    *,
+    stamp: str,
+    action: FileAction,
+    mapping: RecordMapping | None,
+    sent: int,
+    entry: WriteJournal | None = None,
+) -> None:
+    """Save what happened to one file, attachment or document, in one transaction:
+    its mapping, its result row, the counts, and its journal entry settled."""
+    with transaction.atomic():
+        if not context.run.dry_run:
+            _save_mapping(context, sobject, source_id, target_id, stamp, mapping)
+            RecordResult.objects.create(
+                run=context.run,
+                sobject=sobject,
+                source_id=source_id,
+                target_id=target_id,
+                action=action.value,
+            )
+        _add_file_counts(context, plan, {action.value: 1, "bytes": sent})
+        if entry is not None:
+            journal_close(entry)
+
+
 def _record_failure(
     context: RunContext,
     plan: ObjectPlan,
@@ -941,7 +942,5 @@ def _record_failure(
         ).save()
         _add_file_counts(context, plan, {"failed": 1})
         if entry is not None:
-            WriteJournal.objects.filter(pk=entry.pk).update(
-                state=WriteJournal.State.DONE
-            )
+            journal_close(entry)
     logger.info("run %s: %s %s failed: %s", context.run.pk, sobject, source_id, code)

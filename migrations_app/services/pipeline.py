@@ -249,11 +249,8 @@ def _record_answer(
 
 
 def _write_one_by_one(context: RunContext, plan: ObjectPlan, call: Call) -> None:
-    if not call.writes:
-        return
+    """A call sent again alone (its before-images, if any, were kept when first sent)."""
     if call.operation == "insert":
         writes.write_inserts(context, plan, call.writes)
     else:
-        updates = call.writes
-        while updates:
-            updates = writes.send_and_record_updates(context, plan, updates)
+        writes.replay_updates(context, plan, call.writes)

@@ -52,6 +52,7 @@ from migrations_app.services.before_images import Images, unpack
 from migrations_app.services.context import add_counts, chunked
 from migrations_app.services.errors import MigrationError
 from migrations_app.services.events import Actor, event_record
+from migrations_app.services.journal import journal_close
 from migrations_app.services.repairs import mapping_state
 
 logger = logging.getLogger(__name__)
@@ -304,10 +305,7 @@ def _already_gone(
     """Deleted before: by this rollback before it was interrupted, or by anyone."""
     outcome.retire.append(target_id)
     if target_id in rollback.in_doubt:
-        outcome.counts["deleted"] += 1
-        outcome.results.append(
-            _result(rollback, sobject, source_id, target_id, RecordAction.DELETED)
-        )
+        _undone(rollback, sobject, source_id, target_id, RecordAction.DELETED, outcome)
     else:
         outcome.counts["unchanged"] += 1
 
@@ -343,10 +341,9 @@ def _delete(
     for target_id, saved in zip(ids, rollback.target.delete_many(ids), strict=True):
         source_id = by_target[target_id]
         if saved.success or saved.error_code == "ENTITY_IS_DELETED":
-            outcome.counts["deleted"] += 1
             outcome.retire.append(target_id)
-            outcome.results.append(
-                _result(rollback, sobject, source_id, target_id, RecordAction.DELETED)
+            _undone(
+                rollback, sobject, source_id, target_id, RecordAction.DELETED, outcome
             )
         else:
             _failed(rollback, sobject, source_id, target_id, saved, outcome)
@@ -440,10 +437,9 @@ def _restore(
     ):
         source_id = sources.get(target_id, "")
         if saved.success:
-            outcome.counts["restored"] += 1
             outcome.forget_hash.append(target_id)
-            outcome.results.append(
-                _result(rollback, sobject, source_id, target_id, RecordAction.RESTORED)
+            _undone(
+                rollback, sobject, source_id, target_id, RecordAction.RESTORED, outcome
             )
         else:
             _failed(rollback, sobject, source_id, target_id, saved, outcome)
@@ -617,6 +613,19 @@ def _issue(
     )
 
 
+def _undone(
+    rollback: Rollback,
+    sobject: str,
+    source_id: str,
+    target_id: str,
+    action: RecordAction,
+    outcome: Outcome,
+) -> None:
+    """A record the rollback deleted or restored: counted and kept as a result."""
+    outcome.counts[action.value] += 1
+    outcome.results.append(_result(rollback, sobject, source_id, target_id, action))
+
+
 def _result(
     rollback: Rollback, sobject: str, source_id: str, target_id: str, action: str
 ) -> RecordResult:
@@ -640,9 +649,7 @@ def _save(rollback: Rollback, sobject: str, outcome: Outcome) -> None:
         _retire_mappings(rollback, sobject, outcome.retire)
         _forget_hashes(rollback, sobject, outcome.forget_hash)
         if outcome.entry is not None:
-            WriteJournal.objects.filter(pk=outcome.entry.pk).update(
-                state=JournalState.DONE, resolved_at=timezone.now()
-            )
+            journal_close(outcome.entry)
 
 
 def _pair_mappings(rollback: Rollback, sobject: str, target_ids: list[str]) -> Any:

@@ -160,6 +160,11 @@ def write_updates(context: RunContext, plan: ObjectPlan, updates: list[Write]) -
     the call is recorded, each round spending one retry of the run's budget.
     """
     before_images_keep(context, plan, update_payload(updates))
+    replay_updates(context, plan, updates)
+
+
+def replay_updates(context: RunContext, plan: ObjectPlan, updates: list[Write]) -> None:
+    """Send and record updates whose before-images are kept, until none is refused."""
     while updates:
         updates = send_and_record_updates(context, plan, updates)
 

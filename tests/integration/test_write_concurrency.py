@@ -73,6 +73,12 @@ def target_contacts(pair: OrgPair) -> list[dict[str, Any]]:
     return list(pair.target_org.records("Contact"))
 
 
+def assert_each_contact_once(pair: OrgPair, count: int) -> None:
+    """The target holds ``count`` Contacts, none of them twice."""
+    emails = [record["Email"] for record in target_contacts(pair)]
+    assert len(emails) == len(set(emails)) == count
+
+
 def test_insert_calls_are_in_flight_together_and_each_record_is_written_once(
     orgs: OrgPair, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -88,8 +94,7 @@ def test_insert_calls_are_in_flight_together_and_each_record_is_written_once(
     assert result["totals"]["inserted"] == 2_450
     assert inserts.calls == 13
     assert 2 <= inserts.most <= 4
-    emails = [record["Email"] for record in target_contacts(orgs)]
-    assert len(emails) == len(set(emails)) == 2_450
+    assert_each_contact_once(orgs, 2_450)
     assert RecordMapping.objects.count() == 2_450
 
 
@@ -187,8 +192,7 @@ def test_bulk_jobs_are_in_flight_together_each_journaled_with_its_job(
     entries = list(WriteJournal.objects.all())
     assert len(entries) == 4
     assert all(e.bulk_job_id and e.state == WriteJournal.State.DONE for e in entries)
-    emails = [record["Email"] for record in target_contacts(orgs)]
-    assert len(emails) == len(set(emails)) == 1_200
+    assert_each_contact_once(orgs, 1_200)
 
 
 def test_a_lost_answer_among_bulk_jobs_in_flight_is_reconciled_without_duplicates(
@@ -204,8 +208,7 @@ def test_a_lost_answer_among_bulk_jobs_in_flight_is_reconciled_without_duplicate
 
     assert result["status"] == Run.Status.SUCCEEDED, result
     assert result["totals"]["inserted"] == 1_200
-    emails = [record["Email"] for record in target_contacts(orgs)]
-    assert len(emails) == len(set(emails)) == 1_200
+    assert_each_contact_once(orgs, 1_200)
     assert RecordMapping.objects.count() == 1_200
     assert not WriteJournal.objects.filter(state=WriteJournal.State.IN_DOUBT).exists()
     states = sorted(WriteJournal.objects.values_list("state", flat=True))
@@ -236,7 +239,6 @@ def test_a_lost_answer_to_an_upload_starts_a_new_job_and_loads_nothing_twice(
 
     assert result["status"] == Run.Status.SUCCEEDED, result
     assert result["totals"]["inserted"] == 1_200
-    emails = [record["Email"] for record in target_contacts(orgs)]
-    assert len(emails) == len(set(emails)) == 1_200
+    assert_each_contact_once(orgs, 1_200)
     assert Run.objects.get().retries_spent == 1
     assert orgs.target_org.jobs[lost[0]].state == "Open"  # never closed, never loaded
