@@ -7,7 +7,9 @@ Playwright's own browser download does not work here: `scripts/ensure-chromium` 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import (
@@ -62,10 +64,11 @@ def browser() -> Iterator[Browser]:
             launched.close()
 
 
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    """A fresh browser context (no cookies) and page per test."""
-    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+@contextmanager
+def checked_page(browser: Browser, **context_options: Any) -> Iterator[Page]:
+    """A page in a fresh browser context (no cookies) that fails the test on any
+    browser error, CSP refusals included."""
+    context = browser.new_context(**context_options)
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
     errors: list[str] = []
@@ -80,3 +83,10 @@ def page(browser: Browser) -> Iterator[Page]:
     yield page
     context.close()
     assert not errors, f"errors in the browser console: {errors}"
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    """A fresh browser context and page per test."""
+    with checked_page(browser, viewport={"width": 1280, "height": 1000}) as page:
+        yield page

@@ -12,13 +12,13 @@ from collections.abc import Iterator
 
 import pytest
 from django.contrib.auth.models import User
-from playwright.sync_api import Browser, ConsoleMessage, Page, expect
+from playwright.sync_api import Browser, Page, expect
 from pytest_django.live_server_helper import LiveServer
 
 from migrations_app.models import AuditEvent, Org, Run
 from migrations_app.services.runs import run_create, run_execute
 from salesforce_emulator import Emulator
-from tests.browser.conftest import TIMEOUT_MS, skip_without_chromium
+from tests.browser.conftest import checked_page, skip_without_chromium
 from tests.browser.test_template_pickers import log_in
 from tests.integration.conftest import make_template, register
 
@@ -34,20 +34,8 @@ pytestmark = [
 def trusting_page(browser: Browser) -> Iterator[Page]:
     """A page that trusts the emulator's private CA, as a machine that installed it
     would, and fails the test on any browser error (CSP refusals included)."""
-    context = browser.new_context(ignore_https_errors=True)
-    context.set_default_timeout(TIMEOUT_MS)
-    page = context.new_page()
-    errors: list[str] = []
-
-    def on_console(message: ConsoleMessage) -> None:
-        if message.type == "error" and "favicon.ico" not in message.location["url"]:
-            errors.append(f"{message.text} ({message.location['url']})")
-
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on("console", on_console)
-    yield page
-    context.close()
-    assert not errors, f"errors in the browser console: {errors}"
+    with checked_page(browser, ignore_https_errors=True) as page:
+        yield page
 
 
 def web_server_org(emulator: Emulator) -> Org:

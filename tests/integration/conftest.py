@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from subprocess import Popen
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from migrations_app.services.orgs import org_add
 from migrations_app.services.runs import run_create, run_execute
 from migrations_app.services.templates import template_import
 from salesforce_emulator import Emulator
+from tests.integration.workers import stop_worker
 
 pytestmark = pytest.mark.integration
 
@@ -70,6 +72,16 @@ def orgs(emulator: Emulator, db: None) -> OrgPair:
         emulator.org(name).reset_data()
         emulator.org(name).faults.reset()
     return OrgPair(emulator, register(emulator, "source"), register(emulator, "target"))
+
+
+@pytest.fixture
+def workers() -> Iterator[list[Popen[bytes]]]:
+    """The real worker processes a test starts (workers.start_worker), stopped at its
+    end."""
+    started: list[Popen[bytes]] = []
+    yield started
+    for process in started:
+        stop_worker(process)
 
 
 def make_template(name: str, *objects: dict[str, Any]) -> Template:

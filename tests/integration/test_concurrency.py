@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import itertools
 from collections import defaultdict
-from collections.abc import Iterator
 from subprocess import Popen
 
 import django_rq
@@ -16,7 +15,7 @@ import pytest
 from migrations_app.models import Org, Run, RunAttempt
 from migrations_app.services.runs import run_launch
 from tests.integration.conftest import OrgPair, make_template, register
-from tests.integration.workers import start_worker, stop_worker, wait_until
+from tests.integration.workers import start_worker, wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.integration]
 
@@ -25,12 +24,10 @@ Span = tuple[float, float]
 
 
 @pytest.fixture
-def workers() -> Iterator[list[Popen[bytes]]]:
+def workers(workers: list[Popen[bytes]]) -> list[Popen[bytes]]:
+    """The conftest's workers, on a queue emptied first."""
     django_rq.get_queue("default").empty()
-    started: list[Popen[bytes]] = []
-    yield started
-    for process in started:
-        stop_worker(process)
+    return workers
 
 
 @pytest.fixture

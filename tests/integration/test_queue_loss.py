@@ -18,19 +18,11 @@ from migrations_app.models import Run
 from migrations_app.services.chaos_processes import free_port, restart_redis
 from migrations_app.services.runs import run_launch
 from tests.integration.conftest import OrgPair, make_template
-from tests.integration.workers import start_worker, stop_worker, wait_until
+from tests.integration.workers import start_worker, wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.integration]
 
 CONTACTS = {"sobject": "Contact", "fields": ["LastName", "Email"]}
-
-
-@pytest.fixture
-def workers() -> Iterator[list[Popen[bytes]]]:
-    started: list[Popen[bytes]] = []
-    yield started
-    for process in started:
-        stop_worker(process)
 
 
 def seed(orgs: OrgPair) -> None:

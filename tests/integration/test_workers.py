@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterator
 from datetime import datetime
 from subprocess import Popen
 
@@ -37,14 +36,6 @@ CONTACTS = {"sobject": "Contact", "fields": ["LastName", "Email"]}
 @pytest.fixture(autouse=True)
 def _empty_queue() -> None:
     django_rq.get_queue("default").empty()
-
-
-@pytest.fixture
-def workers() -> Iterator[list[Popen[bytes]]]:
-    started: list[Popen[bytes]] = []
-    yield started
-    for process in started:
-        stop_worker(process)
 
 
 def _seed_contacts(orgs: OrgPair, count: int, prefix: str = "W") -> None:
