@@ -6,12 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 from django.forms import ModelForm
 from django.http import HttpRequest
 
-from migrations_app.admin import BaseAdmin, ReadOnlyAdminMixin
+from migrations_app.admin import BaseAdmin, ReadOnlyAdminMixin, SafeJSONField
 from migrations_app.models import BeforeImage, Schedule, ScheduleLaunch
-from migrations_app.services.schedules import schedule_problems, schedule_save
+from migrations_app.schedule_forms import schedule_data_problems
+from migrations_app.services.schedules import schedule_save
 
 
 class ScheduleLaunchInline(admin.TabularInline[ScheduleLaunch, Schedule]):
@@ -28,6 +30,7 @@ class ScheduleLaunchInline(admin.TabularInline[ScheduleLaunch, Schedule]):
 class ScheduleAdminForm(ModelForm[Schedule]):
     class Meta:
         model = Schedule
+        field_classes = {"options": SafeJSONField}
         fields = (
             "name",
             "kind",
@@ -41,15 +44,17 @@ class ScheduleAdminForm(ModelForm[Schedule]):
             "enabled",
         )
 
+    def clean_options(self) -> dict[str, Any]:
+        options = self.cleaned_data.get("options")
+        if options is None:
+            return {}
+        if not isinstance(options, dict):
+            raise ValidationError('Options are a JSON object, such as {"full": true}.')
+        return options
+
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
-        problems = schedule_problems(
-            cron=" ".join((data.get("cron") or "").split()),
-            interval_seconds=data.get("interval_seconds"),
-            kind=data.get("kind") or "",
-            has_template=data.get("template") is not None,
-        )
-        for field, message in problems.items():
+        for field, message in schedule_data_problems(data).items():
             self.add_error(field, message)
         return data
 

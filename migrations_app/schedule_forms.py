@@ -9,8 +9,10 @@ from django import forms
 from migrations_app.forms import OrgChoiceField, production_confirmation
 from migrations_app.models import Org, Schedule, Strategy, Template
 from migrations_app.services.runs import run_launch_problems
+from migrations_app.services.schedules import schedule_problems
 
-# Shortest interval offered on the dashboard: more often is a loop, not a schedule.
+# Shortest interval a user may ask for: more often is a loop, not a schedule. (The
+# service itself takes any, which the tests' fast schedules use.)
 MIN_INTERVAL_SECONDS = 60
 
 
@@ -21,6 +23,24 @@ class SeedingNotesForm(forms.Form):
     source_org = forms.ModelChoiceField(queryset=Org.objects.all())
     target_org = forms.ModelChoiceField(queryset=Org.objects.all())
     strategy = forms.ChoiceField(choices=Strategy.choices, required=False)
+
+
+def schedule_data_problems(data: dict[str, Any]) -> dict[str, str]:
+    """The service's checks of a schedule form's cleaned data (dashboard and admin),
+    by field, so that bad timing is a form error rather than a failed save."""
+    problems = schedule_problems(
+        cron=" ".join((data.get("cron") or "").split()),
+        interval_seconds=data.get("interval_seconds"),
+        kind=data.get("kind") or "",
+        has_template=data.get("template") is not None,
+    )
+    interval = data.get("interval_seconds")
+    if interval is not None and interval < MIN_INTERVAL_SECONDS:
+        problems.setdefault(
+            "interval_seconds",
+            f"At least {MIN_INTERVAL_SECONDS} seconds between launches.",
+        )
+    return problems
 
 
 class ScheduleForm(forms.ModelForm[Schedule]):
@@ -61,16 +81,10 @@ class ScheduleForm(forms.ModelForm[Schedule]):
         )
         self.fields["full"].initial = bool(options.get("full"))
 
-    def clean_interval_seconds(self) -> int | None:
-        value: int | None = self.cleaned_data.get("interval_seconds")
-        if value is not None and value < MIN_INTERVAL_SECONDS:
-            raise forms.ValidationError(
-                f"At least {MIN_INTERVAL_SECONDS} seconds between launches."
-            )
-        return value
-
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
+        for field, message in schedule_data_problems(data).items():
+            self.add_error(field, message)
         if (
             self.errors
             or data.get("kind") != Schedule.Kind.RUN

@@ -109,6 +109,65 @@ def test_the_schedule_form_refuses_bad_input(
     assert not Schedule.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("timing", "field", "message"),
+    [
+        ({"cron": "0 0 30 2 *"}, "cron", "never comes round"),  # February 30th
+        ({"interval_seconds": 10**12}, "interval_seconds", "At most"),
+    ],
+)
+def test_a_schedule_that_could_never_launch_is_a_form_error(
+    client_for: Client,
+    admin_client: Client,
+    org_pair: tuple[Org, Org],
+    timing: dict[str, object],
+    field: str,
+    message: str,
+) -> None:
+    source, target = org_pair
+    data = {
+        "name": "Never",
+        "kind": "audit",
+        "source_org": source.pk,
+        "target_org": target.pk,
+        "enabled": "on",
+        "options": "{}",
+        "launches-TOTAL_FORMS": "0",
+        "launches-INITIAL_FORMS": "0",
+        **timing,
+    }
+
+    page = client_for.post(reverse("migrations_app:schedule-new"), data)
+    admin_page = admin_client.post(reverse("admin:migrations_app_schedule_add"), data)
+
+    assert page.status_code == admin_page.status_code == HTTPStatus.OK
+    assert message in str(page.context["form"].errors[field])
+    assert message in admin_page.content.decode()
+    assert not Schedule.objects.exists()
+
+
+def test_the_admin_refuses_schedule_options_that_are_not_an_object(
+    admin_client: Client, org_pair: tuple[Org, Org]
+) -> None:
+    source, target = org_pair
+    data = {
+        "name": "Odd options",
+        "kind": "audit",
+        "source_org": source.pk,
+        "target_org": target.pk,
+        "cron": "0 2 * * 1",
+        "enabled": "on",
+        "launches-TOTAL_FORMS": "0",
+        "launches-INITIAL_FORMS": "0",
+    }
+    url = reverse("admin:migrations_app_schedule_add")
+
+    for options in ("[1]", "[" * 5000 + "]" * 5000):
+        refused = admin_client.post(url, {**data, "options": options})
+        assert refused.status_code == HTTPStatus.OK
+    assert not Schedule.objects.exists()
+
+
 def test_the_admin_saves_a_schedule_through_the_service(
     admin_client: Client, org_pair: tuple[Org, Org]
 ) -> None:

@@ -82,22 +82,27 @@ class RunContext:
         return self.run.attempts > 1
 
     def check_cancel(self) -> None:
-        """Stop between pages if a user asked the run to, or if this attempt lost
-        its lease (taken as dead and interrupted: it must not write on). One read."""
-        from migrations_app.services.leases import LeaseLost
-        from migrations_app.services.runs import RunCancelled
+        run_check_stop(self.run)
 
-        row = (
-            Run.objects.filter(pk=self.run.pk)
-            .values("cancel_requested_at", "status", "attempts")
-            .first()
-        )
-        if row is None or row["attempts"] != self.run.attempts:
-            raise LeaseLost()
-        if row["status"] != Run.Status.RUNNING:
-            raise LeaseLost()
-        if row["cancel_requested_at"] is not None:
-            raise RunCancelled()
+
+def run_check_stop(run: Run) -> None:
+    """Stop between pages if a user asked the run to, or if this attempt lost its
+    lease (taken as dead and interrupted: it must not write on). One read. Runs and
+    rollbacks alike."""
+    from migrations_app.services.leases import LeaseLost
+    from migrations_app.services.runs import RunCancelled
+
+    row = (
+        Run.objects.filter(pk=run.pk)
+        .values("cancel_requested_at", "status", "attempts")
+        .first()
+    )
+    if row is None or row["attempts"] != run.attempts:
+        raise LeaseLost()
+    if row["status"] != Run.Status.RUNNING:
+        raise LeaseLost()
+    if row["cancel_requested_at"] is not None:
+        raise RunCancelled()
 
 
 def chunked[T](items: Iterable[T], size: int) -> Iterator[list[T]]:

@@ -49,7 +49,7 @@ from migrations_app.models import (
 from migrations_app.salesforce.client import SalesforceClient, SaveResult
 from migrations_app.salesforce.errors import SalesforceError
 from migrations_app.services.before_images import Images, unpack
-from migrations_app.services.context import add_counts, chunked
+from migrations_app.services.context import add_counts, chunked, run_check_stop
 from migrations_app.services.errors import MigrationError
 from migrations_app.services.events import Actor, event_record
 from migrations_app.services.journal import journal_close
@@ -224,13 +224,6 @@ def _record_calls(rollback: Rollback) -> None:
     )
 
 
-def _check_cancel(run: Run) -> None:
-    from migrations_app.services.runs import RunCancelled
-
-    if Run.objects.filter(pk=run.pk, cancel_requested_at__isnull=False).exists():
-        raise RunCancelled()
-
-
 def _settle_journal(rollback: Rollback) -> set[str]:
     """The target ids of deletes this rollback sent but did not record (it was
     interrupted): whether each went through is read from the target, not assumed."""
@@ -250,11 +243,11 @@ def _rollback_object(rollback: Rollback, sobject: str) -> None:
     for chunk in chunked(
         inserted.values_list("source_id", "target_id").iterator(), CHUNK
     ):
-        _check_cancel(rollback.run)
+        run_check_stop(rollback.run)
         _undo_inserts(rollback, sobject, dict(chunk))
     handled: set[str] = set()
     for image in _images(rollback, sobject):
-        _check_cancel(rollback.run)
+        run_check_stop(rollback.run)
         _undo_updates(rollback, sobject, image, handled)
     _report_missing_images(rollback, sobject, results, handled)
 

@@ -317,7 +317,10 @@ def _execute_claimed(run: Run, progress: Progress | None) -> Run:
         # A rollback (issue 14) claims, leases and finishes like any run.
         from migrations_app.services.rollback import rollback_run
 
-        status, error = rollback_run(run)
+        try:
+            status, error = rollback_run(run)
+        except LeaseLost:
+            return _stopped(run)
         return _finish(run, status=status, error=error)
     budget = retry_budget_for(run)
     context = None
@@ -331,11 +334,7 @@ def _execute_claimed(run: Run, progress: Progress | None) -> Run:
             run, status=Run.Status.CANCELLED, error="Cancelled", context=context
         )
     except LeaseLost:
-        logger.warning(
-            "run %s: attempt %s lost its lease; stopping", run.pk, run.attempts
-        )
-        run.refresh_from_db()
-        return run
+        return _stopped(run)
     except AllowancePause as pause:
         _record_api_calls_quietly(context)
         return run_pause(run=run, pause=pause)
@@ -373,6 +372,13 @@ def _execute_claimed(run: Run, progress: Progress | None) -> Run:
     finally:
         _report_retries(run, budget)
     return _finish(run, status=_final_status(run), context=context)
+
+
+def _stopped(run: Run) -> Run:
+    """An attempt that lost its lease records nothing more: the next one goes on."""
+    logger.warning("run %s: attempt %s lost its lease; stopping", run.pk, run.attempts)
+    run.refresh_from_db()
+    return run
 
 
 def _refused(org: Org, context: RunContext | None) -> AllowancePause:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -41,6 +41,9 @@ logger = logging.getLogger(__name__)
 BUSY_RUN_STATUSES = (Run.Status.QUEUED, Run.Status.RUNNING, Run.Status.WAITING)
 BUSY_AUDIT_STATUSES = (MappingAudit.Status.QUEUED, MappingAudit.Status.RUNNING)
 HISTORY = 20
+# A longer wait is a mistake (and past a few thousand years, a date no calendar
+# holds).
+MAX_INTERVAL_SECONDS = 366 * 24 * 3600
 
 
 # Timing --------------------------------------------------------------------------
@@ -49,9 +52,19 @@ HISTORY = 20
 def schedule_cron_problem(expression: str) -> str:
     """What is wrong with a five-field cron expression, or ""."""
     if len(expression.split()) != 5:
-        return "a cron expression has five fields: minute hour day month weekday"
+        return "A cron expression has five fields: minute hour day month weekday."
     if not croniter.is_valid(expression):
-        return f'"{expression}" is not a valid cron expression'
+        return f'"{expression}" is not a valid cron expression.'
+    try:  # valid, yet perhaps never due ("0 0 30 2 *": February 30th)
+        croniter(expression, timezone.now()).get_next(datetime)
+    except CroniterBadDateError:
+        return f'"{expression}" never comes round.'
+    return ""
+
+
+def _interval_problem(seconds: int) -> str:
+    if seconds > MAX_INTERVAL_SECONDS:
+        return f"At most {MAX_INTERVAL_SECONDS} seconds (a year) between launches."
     return ""
 
 
@@ -137,7 +150,9 @@ def schedule_problems(
     elif not cron and not interval_seconds:
         errors["cron"] = "Give a cron expression or an interval."
     elif cron and (problem := schedule_cron_problem(cron)):
-        errors["cron"] = problem[0].upper() + problem[1:] + "."
+        errors["cron"] = problem
+    elif interval_seconds and (problem := _interval_problem(interval_seconds)):
+        errors["interval_seconds"] = problem
     if kind == ScheduleKind.RUN and not has_template:
         errors["template"] = "A scheduled run needs a template."
     return errors

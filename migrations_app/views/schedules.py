@@ -97,8 +97,13 @@ def _edit(request: HttpRequest, schedule: Schedule) -> HttpResponse:
 def schedule_toggle(request: HttpRequest, schedule_id: int) -> HttpResponse:
     schedule = _editable(request, schedule_id)
     enabled = not schedule.enabled
-    schedule_set_enabled(schedule=schedule, enabled=enabled, user=request.user)  # type: ignore[arg-type]
-    messages.success(
-        request, f"Schedule {schedule.name!r} {'enabled' if enabled else 'disabled'}."
-    )
+    try:
+        schedule_set_enabled(schedule=schedule, enabled=enabled, user=request.user)  # type: ignore[arg-type]
+    except ValidationError as exc:  # saved before today's checks: edit it first
+        messages.error(request, f"Schedule {schedule.name!r}: {' '.join(exc.messages)}")
+    else:
+        messages.success(
+            request,
+            f"Schedule {schedule.name!r} {'enabled' if enabled else 'disabled'}.",
+        )
     return redirect("migrations_app:schedule-detail", schedule_id=schedule.pk)
