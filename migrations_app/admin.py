@@ -662,10 +662,10 @@ class TemplateImportForm(forms.Form):
 
     def clean_file(self) -> str:
         upload = self.cleaned_data["file"]
-        if upload.size > TEMPLATE_IMPORT_MAX_BYTES:
+        if upload.size > template_services.TEMPLATE_MAX_BYTES:
             raise ValidationError(
                 f"The file is {upload.size // 1024} KB; a template file is at most "
-                f"{TEMPLATE_IMPORT_MAX_BYTES // 1024} KB."
+                f"{template_services.TEMPLATE_MAX_BYTES // 1024} KB."
             )
         try:
             return str(upload.read().decode("utf-8"))
@@ -844,7 +844,6 @@ def _template_delete(request: HttpRequest, template: Template) -> None:
     template.delete()
 
 
-TEMPLATE_IMPORT_MAX_BYTES = 1024 * 1024
 TEMPLATE_EXAMPLE = """{
   "name": "Contacts",
   "objects": [

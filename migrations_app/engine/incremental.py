@@ -9,11 +9,11 @@ when that run is older than the window Salesforce keeps changes replicable for.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+
+from migrations_app.engine.records import values_hash
 
 # Salesforce keeps Get Updated / Get Deleted answers for 30 days; past that, a
 # deletion or a change may no longer be visible, so the run reads everything.
@@ -49,8 +49,7 @@ class ReadPlan:
 
 def snapshot_hash(snapshot: Any) -> str:
     """A stable fingerprint of a template snapshot (objects, fields, filters...)."""
-    encoded = json.dumps(snapshot, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(encoded.encode()).hexdigest()
+    return values_hash(snapshot)
 
 
 def read_plan(

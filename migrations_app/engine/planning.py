@@ -88,6 +88,12 @@ class ObjectPlan:
         return self.spec.sobject
 
     @cached_property
+    def points_to_itself(self) -> bool:
+        """Whether a lookup of the object may point to a record of the same object
+        (a hierarchy), so that a page can depend on the pages before it."""
+        return any(self.sobject in refs for refs in self.references.values())
+
+    @cached_property
     def user_lookups(self) -> tuple[str, ...]:
         """The written lookups that may point to a user (owners), asked per record."""
         return tuple(

@@ -72,9 +72,7 @@ def no_mappings_yet(context: RunContext, plan: ObjectPlan) -> bool:
     interruption, and no record of the object points to another one (a hierarchy,
     whose parents are mapped by earlier pages). One query instead of one per page.
     """
-    if context.resumed or plan.passes or plan.self_lookup:
-        return False
-    if any(plan.sobject in references for references in plan.references.values()):
+    if context.resumed or plan.passes or plan.points_to_itself:
         return False
     return not RecordMapping.objects.filter(
         source_org=context.run.source_org_id,

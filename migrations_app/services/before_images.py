@@ -74,23 +74,14 @@ def before_images_keep(
         )
 
 
-def before_images_of(run: Run, sobject: str) -> Images:
-    """Each updated record's earliest image that has not expired."""
-    images: Images = {}
-    for row in _rows(run, sobject):
-        for target_id, image in unpack(bytes(row.data)).items():
-            images.setdefault(target_id, image)
-    return images
-
-
-def _rows(run: Run, sobject: str) -> Iterator[BeforeImage]:
-    return (
-        BeforeImage.objects.filter(
-            run=run, sobject=sobject, expires_at__gt=timezone.now()
-        )
-        .order_by("id")
-        .iterator()
-    )
+def before_images_read(run: Run, sobject: str) -> Iterator[Images]:
+    """The run's images of ``sobject`` that have not expired, a write call's at a
+    time, in the order they were kept."""
+    rows = BeforeImage.objects.filter(
+        run=run, sobject=sobject, expires_at__gt=timezone.now()
+    ).order_by("id")
+    for row in rows.iterator():
+        yield unpack(bytes(row.data))
 
 
 def before_images_purge() -> int:

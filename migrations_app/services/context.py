@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING
 
 from django.db.models import F
 
-from migrations_app.engine.planning import MigrationPlan, ObjectPlan
+from migrations_app.engine.planning import MigrationPlan
 from migrations_app.engine.strategy import Strategy
-from migrations_app.models import RecordIssue, Run, RunObjectStat
+from migrations_app.models import Run, RunObjectStat
 from migrations_app.salesforce.client import SalesforceClient
 
 if TYPE_CHECKING:
@@ -109,33 +109,6 @@ def chunked[T](items: Iterable[T], size: int) -> Iterator[list[T]]:
     iterator = iter(items)
     while chunk := list(islice(iterator, size)):
         yield chunk
-
-
-def record_issue(
-    run: Run,
-    plan: ObjectPlan,
-    *,
-    kind: str,
-    source_id: str,
-    message: str,
-    code: str = "",
-    target_id: str = "",
-    fields: list[str] | None = None,
-    values: dict[str, object] | None = None,
-    count: int = 1,
-) -> RecordIssue:
-    return RecordIssue(
-        run=run,
-        kind=kind,
-        sobject=plan.sobject,
-        source_id=source_id,
-        target_id=target_id or "",
-        error_code=code,
-        message=message,
-        fields=fields or [],
-        values=values or {},
-        count=count,
-    )
 
 
 def add_counts(run: Run, sobject: str, counts: dict[str, int]) -> None:

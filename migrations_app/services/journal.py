@@ -43,7 +43,7 @@ class WriteInDoubt(MigrationError):
     """A write whose outcome is unknown: settled in place while the run's retry budget
     lasts, else the run stops and reconciles when it resumes."""
 
-    def __init__(self, message: str, error: SalesforceError | None = None) -> None:
+    def __init__(self, message: str, error: SalesforceError) -> None:
         super().__init__(
             f"A write to the target org did not complete ({message}); the run stopped "
             "and will check what was created when it resumes",

@@ -35,9 +35,7 @@ def write_pipeline(context: RunContext, plan: ObjectPlan) -> WritePipeline | Non
     workers = settings.WRITE_CONCURRENCY
     if workers <= 1 or context.run.dry_run:
         return None
-    depends = context.strategy is Strategy.VEID_MATCH or any(
-        plan.sobject in references for references in plan.references.values()
-    )
+    depends = context.strategy is Strategy.VEID_MATCH or plan.points_to_itself
     return WritePipeline(context, plan, workers, across_pages=not depends)
 
 
@@ -130,7 +128,9 @@ class WritePipeline:
             self.sent += 1
             self.in_flight.append(self._start(self.sent, self.waiting.popleft()))
 
-    def _start(self, sequence: int, call: Call) -> Sent:
+    def _start(self, sequence: int, call: Call, *, again: bool = False) -> Sent:
+        """Send a call (``again``: records of a call already sent, whose updates'
+        before-images are kept already)."""
         context, plan = self.context, self.plan
         entry = None
         if call.operation == "insert":
@@ -138,7 +138,8 @@ class WritePipeline:
             records = [w.values for w in call.writes]
         else:
             records = writes.update_payload(call.writes)
-            before_images_keep(context, plan, records)
+            if not again:
+                before_images_keep(context, plan, records)
         writer = self._open_writer(call.operation, len(records), entry)
         return Sent(
             sequence, call, entry, self.pool.submit(writes.send, writer, plan, records)
@@ -152,7 +153,7 @@ class WritePipeline:
         uploaded, waited for and read on the pool."""
         target = self.context.target
         if count <= COLLECTION_SIZE:
-            return target.create if operation == "insert" else target.update
+            return writes.collection_writer(target, operation)
         try:
             job_id = target.bulk_create_job(self.plan.sobject, operation)
         except SalesforceError as exc:
@@ -175,7 +176,7 @@ class WritePipeline:
             # First in line, under the number of the call it repeats: its page
             # is not closed (checkpoint) before these records are recorded too.
             call = Call(sent.call.operation, again)
-            self.in_flight.appendleft(self._start(sent.sequence, call))
+            self.in_flight.appendleft(self._start(sent.sequence, call, again=True))
 
     def _settle(self, doubt: Sent, lost: journal.WriteInDoubt) -> None:
         """Record the other calls in flight first, so that reconciling an insert

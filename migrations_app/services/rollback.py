@@ -48,7 +48,7 @@ from migrations_app.models import (
 )
 from migrations_app.salesforce.client import SalesforceClient, SaveResult
 from migrations_app.salesforce.errors import SalesforceError
-from migrations_app.services.before_images import Images, unpack
+from migrations_app.services.before_images import Images, before_images_read
 from migrations_app.services.context import add_counts, chunked, run_check_stop
 from migrations_app.services.errors import MigrationError
 from migrations_app.services.events import Actor, event_record
@@ -240,11 +240,12 @@ def _settle_journal(rollback: Rollback) -> set[str]:
 def _rollback_object(rollback: Rollback, sobject: str) -> None:
     results = RecordResult.objects.filter(run=rollback.original, sobject=sobject)
     inserted = results.filter(action=RecordAction.INSERTED).order_by("id")
+    sent = SentValues(rollback.original, sobject)
     for chunk in chunked(
         inserted.values_list("source_id", "target_id").iterator(), CHUNK
     ):
         run_check_stop(rollback.run)
-        _undo_inserts(rollback, sobject, dict(chunk))
+        _undo_inserts(rollback, sobject, dict(chunk), sent)
     handled: set[str] = set()
     for image in _images(rollback, sobject):
         run_check_stop(rollback.run)
@@ -268,11 +269,13 @@ class Outcome:
     entry: WriteJournal | None = None
 
 
-def _undo_inserts(rollback: Rollback, sobject: str, chunk: dict[str, str]) -> None:
+def _undo_inserts(
+    rollback: Rollback, sobject: str, chunk: dict[str, str], values: SentValues
+) -> None:
     """``chunk``: source id -> target id of records the run inserted."""
     by_target = {target: source for source, target in chunk.items()}
     done = _done(rollback, sobject, list(by_target))
-    sent = _inserted_values(rollback.original, sobject, list(chunk))
+    sent = values.of(list(chunk))
     fields = sorted({name for values in sent.values() for name in values})
     current = _read(rollback, sobject, list(by_target), fields)
     outcome = Outcome()
@@ -342,51 +345,65 @@ def _delete(
             _failed(rollback, sobject, source_id, target_id, saved, outcome)
 
 
-def _inserted_values(run: Run, sobject: str, source_ids: list[str]) -> dict[str, Any]:
-    """The values the run's inserts sent, from its journal, by source id."""
-    wanted = set(source_ids)
-    values: dict[str, Any] = {}
-    entries = WriteJournal.objects.filter(
-        run=run, sobject=sobject, operation=JournalOperation.INSERT
-    ).order_by("id")
-    for entry in entries.iterator():
-        for item in entry.entries:
-            if item.get("source_id") in wanted:
-                values[item["source_id"]] = item.get("values") or {}
-    return values
+class SentValues:
+    """The values the run's inserts sent, by source id, from its journal.
+
+    The run recorded its inserted results in the order it journaled their calls, so
+    the chunks of results ask for the entries in order too: the journal is read
+    once, forward, keeping only the values read but not yet asked for (not once per
+    chunk, which grew with the square of the run's size).
+    """
+
+    def __init__(self, run: Run, sobject: str) -> None:
+        self._entries = (
+            WriteJournal.objects.filter(
+                run=run, sobject=sobject, operation=JournalOperation.INSERT
+            )
+            .order_by("id")
+            .iterator()
+        )
+        self._read: dict[str, Any] = {}
+
+    def of(self, source_ids: list[str]) -> dict[str, Any]:
+        wanted = set(source_ids)
+        while not wanted <= self._read.keys():
+            entry = next(self._entries, None)
+            if entry is None:
+                break  # what no entry names was sent with no values we know of
+            for item in entry.entries:
+                self._read[item["source_id"]] = item.get("values") or {}
+        return {i: self._read.pop(i) for i in wanted if i in self._read}
 
 
 # Updated and adopted records: restore ----------------------------------------------
 
 
 def _images(rollback: Rollback, sobject: str) -> Iterator[Images]:
-    """The run's before-images of ``sobject``, one chunk of records at a time."""
-    rows = rollback.original.before_images.filter(
-        sobject=sobject, expires_at__gt=timezone.now()
-    ).order_by("id")
-    for row in rows.iterator():
-        yield unpack(bytes(row.data))
+    """The run's before-images of ``sobject`` in chunks of at most CHUNK records:
+    one image row holds a whole write call, up to a Bulk API job's records."""
+    for images in before_images_read(rollback.original, sobject):
+        for ids in chunked(images, CHUNK):
+            yield {target_id: images[target_id] for target_id in ids}
 
 
 def _undo_updates(
     rollback: Rollback, sobject: str, images: Images, handled: set[str]
 ) -> None:
     """Restore the records of one before-image chunk that the run did update."""
-    reached = dict(
-        RecordResult.objects.filter(
-            run=rollback.original,
-            sobject=sobject,
-            action__in=(RecordAction.UPDATED, RecordAction.ADOPTED),
-            target_id__in=[i for i in images if i not in handled],
-        ).values_list("target_id", "action")
-    )
+    rows = RecordResult.objects.filter(
+        run=rollback.original,
+        sobject=sobject,
+        action__in=(RecordAction.UPDATED, RecordAction.ADOPTED),
+        target_id__in=[i for i in images if i not in handled],
+    ).values_list("target_id", "action", "source_id")
+    reached = {target_id: action for target_id, action, _ in rows}
+    sources = {target_id: source_id for target_id, _, source_id in rows}
     if not reached:
         return
     handled.update(reached)
     done = _done(rollback, sobject, list(reached))
     fields = sorted({name for i in reached for name in images[i]["after"]})
     current = _read(rollback, sobject, list(reached), fields)
-    sources = _source_ids(rollback.original, sobject, list(reached))
     outcome = Outcome()
     restores: list[tuple[str, dict[str, Any]]] = []
     for target_id, action in reached.items():
@@ -480,14 +497,6 @@ def _report_missing_images(
         "before-image (not kept for this run, or expired); their values cannot be "
         "restored",
         count=missing,
-    )
-
-
-def _source_ids(run: Run, sobject: str, target_ids: list[str]) -> dict[str, str]:
-    return dict(
-        RecordResult.objects.filter(
-            run=run, sobject=sobject, target_id__in=target_ids
-        ).values_list("target_id", "source_id")
     )
 
 

@@ -420,6 +420,7 @@ def _report_retries(run: Run, budget: RetryBudget) -> None:
     if not budget.spent:
         return
     try:
+        budget.flush()  # the retries the write pipeline's threads spent last
         report = Run.objects.values_list("report", flat=True).get(pk=run.pk) or {}
         report["retries"] = retry_report(budget)
         Run.objects.filter(pk=run.pk).update(report=report)

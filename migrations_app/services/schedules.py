@@ -307,9 +307,10 @@ def _advance(schedule: Schedule, planned_at: datetime) -> None:
 # Reading ---------------------------------------------------------------------------
 
 
-def schedule_history(*, schedule: Schedule) -> list[ScheduleLaunch]:
+def schedule_history(
+    *, schedule: Schedule, limit: int = HISTORY
+) -> list[ScheduleLaunch]:
+    """The schedule's last ``limit`` launches, newest first."""
     return list(
-        schedule.launches.select_related("run", "audit").order_by("-planned_at")[
-            :HISTORY
-        ]
+        schedule.launches.select_related("run", "audit").order_by("-planned_at")[:limit]
     )

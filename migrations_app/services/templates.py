@@ -27,6 +27,9 @@ from migrations_app.services.errors import MigrationError
 from soql import Refusal, SoqlError, parse_where
 
 FORMAT_VERSION = 1
+# A template file is small (and a device, read as a file, never ends): the admin's
+# upload and the import command read at most this much.
+TEMPLATE_MAX_BYTES = 1024 * 1024
 TEMPLATE_KEYS = ("version", "name", "description", "objects")
 OBJECT_KEYS = (
     "sobject",

@@ -29,7 +29,7 @@ from migrations_app.models import (
     RecordMapping,
     RunObjectStat,
 )
-from migrations_app.salesforce.client import FieldError, SaveResult
+from migrations_app.salesforce.client import FieldError, SalesforceClient, SaveResult
 from migrations_app.salesforce.errors import (
     RETRYABLE_CODES,
     SalesforceError,
@@ -144,7 +144,7 @@ def spend_retry(context: RunContext, doubt: journal.WriteInDoubt, *, what: str) 
     allowance), the doubt propagates: the run stops and reconciles on resume.
     """
     error = doubt.error
-    if context.retry is None or error is None or not is_retryable(error):
+    if context.retry is None or not is_retryable(error):
         raise doubt
     context.retry.spend(error, what=what)
     if error.code == "TIMEOUT":
@@ -217,12 +217,17 @@ def send_replayable(
             spend_retry(context, doubt, what=f"{plan.sobject} update")
 
 
+def collection_writer(target: SalesforceClient, operation: str) -> Writer:
+    """The sObject Collections call for ``operation`` ("insert" or "update")."""
+    return target.create if operation == "insert" else target.update
+
+
 def writer_for(
     context: RunContext, operation: str, count: int, entry: journal.Entry | None
 ) -> Writer:
     """sObject Collections for a call's worth of records, Bulk API 2.0 above that."""
     if count <= COLLECTION_SIZE:
-        return context.target.create if operation == "insert" else context.target.update
+        return collection_writer(context.target, operation)
 
     def bulk(sobject: str, records: Sequence[dict[str, Any]]) -> list[SaveResult]:
         on_job = (
@@ -260,13 +265,13 @@ def _collect_inserts(
     inserts: list[Write],
     results: list[SaveResult],
     result: BatchResult,
-    refused: list[Refused] | None = None,
+    refused: list[Refused],
 ) -> None:
-    """Put a call's outcome in ``result``; with ``refused``, the records the org
-    refused for a transient reason go there instead, to be sent again."""
+    """Put a call's outcome in ``result``; the records the org refused for a
+    transient reason go to ``refused`` instead, to be sent again."""
     for write, saved in zip(inserts, results, strict=True):
         if not saved.success or not saved.id:
-            if refused is not None and worth_resending(context, saved):
+            if worth_resending(context, saved):
                 refused.append((write, saved))
                 continue
             result.add_issue(failed_issue(write, saved))
@@ -284,7 +289,7 @@ def _collect_updates(
     updates: list[Write],
     results: list[SaveResult],
     result: BatchResult,
-    refused: list[Refused] | None = None,
+    refused: list[Refused],
 ) -> None:
     """As ``_collect_inserts``, for updates; those that failed as if their target
     were gone are checked against the target first."""
@@ -299,7 +304,7 @@ def _collect_updates(
                 result.rewritten[write.mapping.pk] = write.hash
         elif saved.error_code in GONE_CODES:
             gone_candidates.append((write, saved))
-        elif refused is not None and worth_resending(context, saved):
+        elif worth_resending(context, saved):
             refused.append((write, saved))
         else:
             result.add_issue(failed_issue(write, saved))

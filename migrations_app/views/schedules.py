@@ -46,7 +46,7 @@ def schedule_list(request: HttpRequest) -> HttpResponse:
     schedules = Schedule.objects.select_related(
         "template", "source_org", "target_org"
     ).order_by("name")
-    rows = [(item, schedule_history(schedule=item)[:3]) for item in schedules]
+    rows = [(item, schedule_history(schedule=item, limit=3)) for item in schedules]
     return render(request, "migrations_app/schedules/list.html", {"rows": rows})
 
 

@@ -15,7 +15,6 @@ from django.core.management.base import CommandError, CommandParser
 
 from migrations_app.management.base import DataMigratorCommand
 from migrations_app.models import Run
-from migrations_app.services.errors import MigrationError
 from migrations_app.services.rollback import rollback_create, rollback_result
 from migrations_app.services.runs import run_execute_waiting
 
@@ -36,10 +35,7 @@ class Command(DataMigratorCommand):
         original = Run.objects.filter(pk=options["run"]).first()
         if original is None:
             raise CommandError(f"run: no run {options['run']}")
-        try:
-            rollback = rollback_create(run=original, dry_run=options["dry_run"])
-        except MigrationError as exc:
-            raise CommandError(exc.message) from exc
+        rollback = rollback_create(run=original, dry_run=options["dry_run"])
         rollback = run_execute_waiting(run_id=rollback.pk, on_wait=self._waiting)
         result = rollback_result(run=rollback)
         if options["json"]:

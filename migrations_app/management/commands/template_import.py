@@ -11,7 +11,7 @@ from django.core.management.base import CommandError, CommandParser
 
 from migrations_app.management.base import DataMigratorCommand
 from migrations_app.services.events import event_record
-from migrations_app.services.templates import template_import
+from migrations_app.services.templates import TEMPLATE_MAX_BYTES, template_import
 
 
 class Command(DataMigratorCommand):
@@ -48,18 +48,17 @@ class Command(DataMigratorCommand):
         self.stdout.write(f'Imported template "{template.name}": {sobjects}')
 
 
-# As the admin's import: a template file is small, and a device never ends.
-MAX_BYTES = 1024 * 1024
-
-
 def _read(file: str, stdin: Any) -> str:
     if file == "-":
-        return str(stdin.read(MAX_BYTES + 1))[: MAX_BYTES + 1]
+        text = str(stdin.read(TEMPLATE_MAX_BYTES + 1))
+        if len(text) > TEMPLATE_MAX_BYTES:
+            raise CommandError("Cannot read standard input: it is larger than 1 MB")
+        return text
     path = Path(file)
     try:
         if path.exists() and not path.is_file():
             raise CommandError(f"Cannot read {file}: it is not a regular file")
-        if path.stat().st_size > MAX_BYTES:
+        if path.stat().st_size > TEMPLATE_MAX_BYTES:
             raise CommandError(f"Cannot read {file}: it is larger than 1 MB")
         return path.read_text(encoding="utf-8")
     except OSError as exc:
