@@ -8,6 +8,7 @@ from django import forms
 
 from migrations_app.forms import OrgChoiceField, production_confirmation
 from migrations_app.models import Org, Schedule, Strategy, Template
+from migrations_app.services.access import can_launch_into
 from migrations_app.services.runs import run_launch_problems
 from migrations_app.services.schedules import schedule_problems
 
@@ -85,6 +86,8 @@ class ScheduleForm(forms.ModelForm[Schedule]):
         data = super().clean() or {}
         for field, message in schedule_data_problems(data).items():
             self.add_error(field, message)
+        if data.get("kind") == Schedule.Kind.AUDIT:
+            self._check_audit_rights(data)
         if (
             self.errors
             or data.get("kind") != Schedule.Kind.RUN
@@ -101,6 +104,19 @@ class ScheduleForm(forms.ModelForm[Schedule]):
         for field, message in problems.items():
             self.add_error(field if field in self.fields else None, message)
         return data
+
+    def _check_audit_rights(self, data: dict[str, Any]) -> None:
+        """A scheduled audit asks what launching one from the pair's page asks, and
+        its schedule is the user's to edit later (a target they may launch into)."""
+        if self.user is None:
+            return
+        if not self.user.has_perm("migrations_app.audit_mappings"):
+            self.add_error("kind", "You may not run mapping audits.")
+        target = data.get("target_org")
+        if target is not None and not can_launch_into(user=self.user, org=target):
+            self.add_error(
+                "target_org", f"You may not launch runs that write into {target.name}."
+            )
 
     def save(self, commit: bool = True) -> Schedule:
         schedule = super().save(commit=False)

@@ -6,7 +6,7 @@ from http import HTTPStatus
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import Group, Permission, User
 from django.test import Client
 from django.urls import reverse
 
@@ -196,3 +196,33 @@ def test_the_admin_saves_a_schedule_through_the_service(
     schedule = Schedule.objects.get()
     assert schedule.next_launch_at is not None
     assert (schedule.next_launch_at.weekday(), schedule.next_launch_at.hour) == (0, 2)
+
+
+def test_an_audit_schedule_asks_for_the_audit_right_and_the_target(
+    org_pair: tuple[Org, Org],
+) -> None:
+    source, target = org_pair
+    launcher = User.objects.create_user("launcher")
+    launcher.groups.add(Group.objects.get(name="viewers"))
+    launcher.user_permissions.add(
+        Permission.objects.get(codename="launch_run"),
+    )
+    target.target_users.add(User.objects.create_user("someone else"))
+    data = {
+        "name": "Nightly audit",
+        "kind": "audit",
+        "source_org": source.pk,
+        "target_org": target.pk,
+        "cron": "0 2 * * *",
+        "enabled": "on",
+    }
+    client = Client()
+    client.force_login(launcher)
+
+    response = client.post(reverse("migrations_app:schedule-new"), data)
+
+    assert response.status_code == HTTPStatus.OK
+    errors = response.context["form"].errors
+    assert "may not run mapping audits" in str(errors["kind"])
+    assert "may not launch runs that write into" in str(errors["target_org"])
+    assert not Schedule.objects.exists()
