@@ -11,6 +11,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
+from pytest_django import Settings
 from simple_salesforce import Salesforce
 
 from migrations_app.models import (
@@ -304,3 +305,32 @@ def test_an_incremental_run_after_a_rollback_writes_the_undone_records_again(
 
     assert again["totals"]["inserted"] == 1
     assert orgs.target_org.count("Contact") == 2
+
+
+def test_updates_sent_in_one_bulk_job_are_restored_in_calls_of_200(
+    orgs: OrgPair, settings: Settings
+) -> None:
+    """One before-image row holds a whole write call: here a Bulk API job of 450
+    updates, more than one Collections call restores."""
+    settings.BULK_WRITE_THRESHOLD = 100
+    template = make_template("Contacts", CONTACT)
+    ids = orgs.source_org.insert_many(
+        "Contact",
+        (
+            {"LastName": f"Original {i}", "Email": f"c{i}@example.com"}
+            for i in range(450)
+        ),
+    )
+    migrate(orgs, template)
+    for source_id in ids:
+        orgs.source_org.update("Contact", source_id, {"LastName": "Renamed"})
+    before = snapshot(orgs)
+    second = migrate(orgs, template)
+    assert second.updated == 450
+    assert BeforeImage.objects.filter(run=second).count() == 1
+
+    result = rollback(second)
+
+    assert result["status"] == Run.Status.SUCCEEDED, result
+    assert result["totals"]["restored"] == 450
+    assert snapshot(orgs) == before
