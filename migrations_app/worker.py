@@ -40,10 +40,16 @@ class MigrationWorker(Worker):
         except Exception:
             connection.close()
             self.log.exception("the run sweep failed; it runs again at the next check")
+        # Schedules whose RQ job was lost are registered again, and before-images
+        # past their retention are deleted (issue 14): each on its own, so that
+        # Redis being away does not keep the database from being tidied.
         try:
-            # Schedules whose RQ job was lost are registered again, and before-images
-            # past their retention are deleted (issue 14).
             schedules_sync()
+        except Exception:
+            self.log.exception("the schedule sync failed; it runs at the next check")
+        try:
             before_images_purge()
         except Exception:
-            self.log.exception("the seeding upkeep failed; it runs at the next check")
+            self.log.exception(
+                "the before-image purge failed; it runs at the next check"
+            )

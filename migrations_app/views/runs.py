@@ -125,7 +125,9 @@ def run_issues(request: HttpRequest, run_id: int) -> HttpResponse:
     )
 
 
-def _act_on_run(request: HttpRequest, run_id: int) -> Run:
+def act_on_run(request: HttpRequest, run_id: int) -> Run:
+    """The run a user acts on (cancel, resume, again, roll back): 403 unless they
+    may launch into its target."""
     run = _get_run(run_id)
     if not can_launch_into(user=request.user, org=run.target_org):
         raise PermissionDenied
@@ -136,7 +138,7 @@ def _act_on_run(request: HttpRequest, run_id: int) -> Run:
 @launch_runs
 @require_POST
 def run_cancel(request: HttpRequest, run_id: int) -> HttpResponse:
-    run = _act_on_run(request, run_id)
+    run = act_on_run(request, run_id)
     try:
         run = run_services.run_cancel(run=run, user=request.user)  # type: ignore[arg-type]
     except MigrationError as exc:
@@ -156,7 +158,7 @@ def run_cancel(request: HttpRequest, run_id: int) -> HttpResponse:
 @launch_runs
 @require_POST
 def run_resume(request: HttpRequest, run_id: int) -> HttpResponse:
-    run = _act_on_run(request, run_id)
+    run = act_on_run(request, run_id)
     try:
         run_services.run_resume(run=run, user=request.user)  # type: ignore[arg-type]
     except MigrationError as exc:
@@ -172,7 +174,7 @@ def run_resume(request: HttpRequest, run_id: int) -> HttpResponse:
 @launch_runs
 @require_POST
 def run_again(request: HttpRequest, run_id: int) -> HttpResponse:
-    run = _act_on_run(request, run_id)
+    run = act_on_run(request, run_id)
     try:
         new = run_services.run_again(run=run, user=request.user)  # type: ignore[arg-type]
     except MigrationError as exc:

@@ -6,20 +6,16 @@ Views are thin: they parse input, call a service, and render.
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required, permission_required
-from django.core.exceptions import PermissionDenied
+from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from migrations_app.models import Run
 from migrations_app.schedule_forms import SeedingNotesForm
-from migrations_app.services.access import can_launch_into
 from migrations_app.services.errors import MigrationError
 from migrations_app.services.rollback import rollback_launch
 from migrations_app.services.seeding import seeding_notes
-
-launch_runs = permission_required("migrations_app.launch_run", raise_exception=True)
+from migrations_app.views.runs import act_on_run, launch_runs
 
 
 @login_required
@@ -49,9 +45,7 @@ def run_seeding_notes(request: HttpRequest) -> HttpResponse:
 @require_POST
 def run_rollback(request: HttpRequest, run_id: int) -> HttpResponse:
     """Queue the rollback of a run (or a dry run of it) and show it."""
-    run = get_object_or_404(Run.objects.select_related("target_org"), pk=run_id)
-    if not can_launch_into(user=request.user, org=run.target_org):
-        raise PermissionDenied
+    run = act_on_run(request, run_id)
     dry_run = "dry_run" in request.POST
     try:
         rollback = rollback_launch(
