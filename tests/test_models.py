@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 from django.db import IntegrityError, transaction
 
-from migrations_app.models import Org, RecordMapping, Run, Strategy
+from migrations_app.models import (
+    MappingStatus,
+    Org,
+    RecordMapping,
+    RecordResult,
+    Run,
+    Strategy,
+)
+from migrations_app.services import rows
 
 pytestmark = pytest.mark.django_db
 
@@ -103,3 +111,97 @@ def test_credentials_are_encrypted_at_rest(org_pair: tuple[Org, Org]) -> None:
     assert Org.objects.get(pk=source.pk).credentials == {
         "client_secret": "s3cr3t-value"
     }
+
+
+# -- rows written without model objects (services/rows.py): COPY on PostgreSQL, one
+# statement over a JSON array on SQLite; the table's checks hold all the same.
+
+
+def test_fast_mapping_rows_are_inserted_with_the_row_defaults(
+    org_pair: tuple[Org, Org],
+) -> None:
+    source, target = org_pair
+    run = make_run(source, target, Run.Status.RUNNING)
+    rows.mappings_insert(
+        run,
+        [
+            ("Account", SOURCE_ID, TARGET_ID, "hash-1"),
+            ("Contact", OTHER_SOURCE_ID, OTHER_TARGET_ID, ""),
+        ],
+    )
+    first, second = RecordMapping.objects.order_by("source_id")
+    assert (first.sobject, first.source_id, first.target_id, first.values_hash) == (
+        "Account",
+        SOURCE_ID,
+        TARGET_ID,
+        "hash-1",
+    )
+    assert (second.sobject, second.values_hash) == ("Contact", "")
+    assert first.created_by_run_id == first.last_written_by_run_id == run.pk
+    assert first.status == MappingStatus.ACTIVE
+    assert first.outdated_at is None
+    assert first.drift_found_at is None
+    assert first.created_at is not None
+
+
+def test_fast_mapping_rows_keep_one_target_per_source_record(
+    org_pair: tuple[Org, Org],
+) -> None:
+    source, target = org_pair
+    run = make_run(source, target, Run.Status.RUNNING)
+    rows.mappings_insert(run, [("Account", SOURCE_ID, TARGET_ID, "")])
+    with pytest.raises(IntegrityError), transaction.atomic():
+        rows.mappings_insert(run, [("Account", SOURCE_ID, OTHER_TARGET_ID, "")])
+    with pytest.raises(IntegrityError), transaction.atomic():
+        rows.mappings_insert(run, [("Account", SOURCE_ID[:15], OTHER_TARGET_ID, "")])
+    assert RecordMapping.objects.count() == 1
+
+
+def test_rewritten_mappings_get_their_new_hash_and_writer(
+    org_pair: tuple[Org, Org],
+) -> None:
+    source, target = org_pair
+    first_run = make_run(source, target, Run.Status.SUCCEEDED)
+    rows.mappings_insert(
+        first_run,
+        [
+            ("Account", SOURCE_ID, TARGET_ID, "old"),
+            ("Account", OTHER_SOURCE_ID, OTHER_TARGET_ID, "untouched"),
+        ],
+    )
+    rewritten = RecordMapping.objects.get(source_id=SOURCE_ID)
+    second_run = make_run(source, target, Run.Status.RUNNING)
+
+    rows.mappings_rewritten(second_run, {rewritten.pk: "new"})
+
+    rewritten.refresh_from_db()
+    assert (rewritten.values_hash, rewritten.last_written_by_run_id) == (
+        "new",
+        second_run.pk,
+    )
+    untouched = RecordMapping.objects.get(source_id=OTHER_SOURCE_ID)
+    assert (untouched.values_hash, untouched.last_written_by_run_id) == (
+        "untouched",
+        first_run.pk,
+    )
+
+
+def test_result_rows_keep_their_order_and_text(org_pair: tuple[Org, Org]) -> None:
+    source, target = org_pair
+    run = make_run(source, target, Run.Status.RUNNING)
+    written = [
+        ("Contact", f"0030A00000000{i:02d}AAA", f"0030B00000000{i:02d}AAA", "inserted")
+        for i in range(30)
+    ]
+    written.append(("Account", SOURCE_ID, TARGET_ID, "updated"))
+
+    rows.results_insert(run, written)
+
+    assert (
+        list(
+            RecordResult.objects.filter(run=run)
+            .order_by("pk")
+            .values_list("sobject", "source_id", "target_id", "action")
+        )
+        == written
+    )

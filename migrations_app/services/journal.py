@@ -55,12 +55,28 @@ class WriteInDoubt(MigrationError):
 
 def journal_open(run: Run, sobject: str, inserts: Sequence[Write]) -> WriteJournal:
     """Commit the entry before the batch is sent (autocommit: no transaction is open)."""
-    return WriteJournal.objects.create(
-        run=run,
-        sobject=sobject,
-        operation=WriteJournal.Operation.INSERT,
-        entries=[{"source_id": p.source_id, "values": p.values} for p in inserts],
-    )
+    [entry] = journal_open_many(run, sobject, [inserts])
+    return entry
+
+
+def journal_open_many(
+    run: Run, sobject: str, batches: Sequence[Sequence[Write]]
+) -> list[WriteJournal]:
+    """Commit an entry for each batch about to be sent, in one transaction."""
+    if not batches:
+        return []
+    with transaction.atomic():
+        return WriteJournal.objects.bulk_create(
+            WriteJournal(
+                run=run,
+                sobject=sobject,
+                operation=WriteJournal.Operation.INSERT,
+                entries=[
+                    {"source_id": p.source_id, "values": p.values} for p in inserts
+                ],
+            )
+            for inserts in batches
+        )
 
 
 def journal_set_job(entry: WriteJournal, job_id: str) -> None:
@@ -68,9 +84,11 @@ def journal_set_job(entry: WriteJournal, job_id: str) -> None:
     WriteJournal.objects.filter(pk=entry.pk).update(bulk_job_id=job_id)
 
 
-def journal_close(entry: WriteJournal) -> None:
-    """Mark the entry done; called inside the batch's closing transaction."""
-    WriteJournal.objects.filter(pk=entry.pk).update(
+def journal_close(*entries: WriteJournal) -> None:
+    """Mark the entries done; called inside their batches' closing transaction."""
+    if not entries:
+        return
+    WriteJournal.objects.filter(pk__in=[entry.pk for entry in entries]).update(
         state=WriteJournal.State.DONE, resolved_at=timezone.now()
     )
 

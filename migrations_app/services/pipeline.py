@@ -124,26 +124,40 @@ class WritePipeline:
         return last <= recorded
 
     def _fill(self) -> None:
-        while self.waiting and len(self.in_flight) < self.workers:
+        starting: list[tuple[int, Call]] = []
+        while self.waiting and len(self.in_flight) + len(starting) < self.workers:
             self.sent += 1
-            self.in_flight.append(self._start(self.sent, self.waiting.popleft()))
+            starting.append((self.sent, self.waiting.popleft()))
+        self.in_flight.extend(self._start(starting))
 
-    def _start(self, sequence: int, call: Call, *, again: bool = False) -> Sent:
-        """Send a call (``again``: records of a call already sent, whose updates'
-        before-images are kept already)."""
+    def _start(
+        self, calls: list[tuple[int, Call]], *, again: bool = False
+    ) -> list[Sent]:
+        """Send calls, given with their sequence numbers; the insert calls' journal
+        entries are committed first, in one transaction (``again``: records of calls
+        already sent, whose updates' before-images are kept already)."""
         context, plan = self.context, self.plan
-        entry = None
-        if call.operation == "insert":
-            entry = journal.journal_open(context.run, plan.sobject, call.writes)
-            records = [w.values for w in call.writes]
-        else:
-            records = writes.update_payload(call.writes)
-            if not again:
-                before_images_keep(context, plan, records)
-        writer = self._open_writer(call.operation, len(records), entry)
-        return Sent(
-            sequence, call, entry, self.pool.submit(writes.send, writer, plan, records)
+        entries = iter(
+            journal.journal_open_many(
+                context.run,
+                plan.sobject,
+                [call.writes for _, call in calls if call.operation == "insert"],
+            )
         )
+        started = []
+        for sequence, call in calls:
+            entry = None
+            if call.operation == "insert":
+                entry = next(entries)
+                records = [w.values for w in call.writes]
+            else:
+                records = writes.update_payload(call.writes)
+                if not again:
+                    before_images_keep(context, plan, records)
+            writer = self._open_writer(call.operation, len(records), entry)
+            answer = self.pool.submit(writes.send, writer, plan, records)
+            started.append(Sent(sequence, call, entry, answer))
+        return started
 
     def _open_writer(
         self, operation: str, count: int, entry: journal.Entry | None
@@ -163,20 +177,41 @@ class WritePipeline:
         return partial(_run_job, target, operation, job_id)
 
     def _record_oldest(self) -> None:
+        """Record the oldest call in flight once answered, together with the calls
+        after it, of the same page, whose answers have arrived too: one transaction
+        for all of them."""
         if not self.in_flight:
             return
-        sent = self.in_flight.popleft()
+        oldest = self.in_flight.popleft()
         try:
-            saved = sent.answer.result()
+            saved = oldest.answer.result()
         except journal.WriteInDoubt as lost:
-            self._settle(sent, lost)
+            self._settle(oldest, lost)
             return
-        again = _record_answer(self.context, self.plan, sent, saved)
-        if again:
-            # First in line, under the number of the call it repeats: its page
-            # is not closed (checkpoint) before these records are recorded too.
-            call = Call(sent.call.operation, again)
-            self.in_flight.appendleft(self._start(sent.sequence, call, again=True))
+        answered = [(oldest, saved)]
+        while self.in_flight and self._answered_in_page(self.in_flight[0]):
+            sent = self.in_flight.popleft()
+            answered.append((sent, sent.answer.result()))
+        agains = writes.record_answers(
+            self.context,
+            self.plan,
+            [_answer(self.context, self.plan, sent, saved) for sent, saved in answered],
+        )
+        # Sent again first in line, under the numbers of the calls they repeat: a
+        # page is not closed (checkpoint) before these records are recorded too.
+        repeats = [
+            (sent.sequence, Call(sent.call.operation, again))
+            for (sent, _), again in zip(answered, agains, strict=True)
+            if again
+        ]
+        self.in_flight.extendleft(reversed(self._start(repeats, again=True)))
+
+    def _answered_in_page(self, sent: Sent) -> bool:
+        """Whether a call's answer has arrived (not lost) and its page is the one
+        being recorded: a page is closed before any call of the next is recorded."""
+        if self.closers and sent.sequence > self.closers[0][0]:
+            return False
+        return sent.answer.done() and sent.answer.exception() is None
 
     def _settle(self, doubt: Sent, lost: journal.WriteInDoubt) -> None:
         """Record the other calls in flight first, so that reconciling an insert
@@ -191,7 +226,9 @@ class WritePipeline:
             except journal.WriteInDoubt as other_lost:
                 doubts.append((sent, other_lost))
                 continue
-            again = _record_answer(self.context, self.plan, sent, saved)
+            [again] = writes.record_answers(
+                self.context, self.plan, [_answer(self.context, self.plan, sent, saved)]
+            )
             _write_one_by_one(self.context, self.plan, Call(sent.call.operation, again))
         for sent, in_doubt in doubts:
             self._write_again(sent, in_doubt)
@@ -240,13 +277,15 @@ def page_calls(plan: ObjectPlan, decided: PageDecision, size: int) -> list[Call]
     ]
 
 
-def _record_answer(
+def _answer(
     context: RunContext, plan: ObjectPlan, sent: Sent, saved: list[SaveResult]
-) -> list[Write]:
-    """Record an answered call in one transaction; return its writes to send again."""
+) -> writes.Answer:
+    """An answered call, read for recording (nothing written yet)."""
     if sent.entry is not None:
-        return writes.record_inserts(context, plan, sent.entry, sent.call.writes, saved)
-    return writes.record_updates(context, plan, sent.call.writes, saved)
+        return writes.inserts_answered(
+            context, plan, sent.entry, sent.call.writes, saved
+        )
+    return writes.updates_answered(context, plan, sent.call.writes, saved)
 
 
 def _write_one_by_one(context: RunContext, plan: ObjectPlan, call: Call) -> None:

@@ -2,13 +2,18 @@
 
 A first run records one mapping row and one result row per record. Building a model
 object per row and letting ``bulk_create`` compile its SQL costs more than the network
-calls themselves, so these rows go in from plain tuples: ``executemany`` on SQLite,
-``COPY`` on PostgreSQL (psycopg 3). Columns a caller does not give take their model
-default, prepared once per batch. Callers are inside the batch's closing transaction.
+calls themselves, so these rows go in from plain tuples: ``COPY`` on PostgreSQL
+(psycopg 3), and on SQLite one statement reading the rows from a JSON array
+(``json_each``). Not ``executemany``: Python's sqlite3 releases the interpreter lock
+around every row, and while the pipeline's threads parse answers each row then waits
+for the lock to come back (up to 5 ms); one statement waits once and writes its rows
+with the lock free. Columns a caller does not give take their model default, prepared
+once per batch. Callers are inside the batch's closing transaction.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -77,10 +82,11 @@ def mappings_rewritten(run: Run, hashes: Mapping[int, str]) -> None:
                 [run.pk, now, list(hashes), list(hashes.values())],
             )
             return
-        cursor.executemany(
-            f"UPDATE {table} SET values_hash = %s, last_written_by_run_id = %s, "
-            "updated_at = %s WHERE id = %s",
-            [(hash_, run.pk, now, pk) for pk, hash_ in hashes.items()],
+        cursor.execute(
+            f"UPDATE {table} SET values_hash = json_extract(v.value, '$[1]'), "
+            "last_written_by_run_id = %s, updated_at = %s "
+            f"FROM json_each(%s) AS v WHERE {table}.id = json_extract(v.value, '$[0]')",
+            [run.pk, now, json.dumps(list(hashes.items()))],
         )
 
 
@@ -148,10 +154,14 @@ def insert_rows(
                 for row in rows:
                     copy.write_row((*row, *fixed_values))
             return
-        placeholders = ", ".join(["%s"] * len(names))
-        cursor.executemany(
-            f"INSERT INTO {table} ({', '.join(names)}) VALUES ({placeholders})",
-            [(*row, *fixed_values) for row in rows],
+        per_row = ", ".join(
+            f"json_extract(value, '$[{i}]')" for i in range(len(columns))
+        )
+        fixed_placeholders = "".join(", %s" for _ in fixed_values)
+        cursor.execute(
+            f"INSERT INTO {table} ({', '.join(names)}) "
+            f"SELECT {per_row}{fixed_placeholders} FROM json_each(%s)",
+            [*fixed_values, json.dumps(rows)],
         )
 
 

@@ -74,6 +74,15 @@ class BatchResult:
     def add_mapping(self, sobject: str, write: Write, target_id: str) -> None:
         self.mappings.append((sobject, write.source_id, target_id, write.hash))
 
+    def extend(self, other: BatchResult) -> None:
+        """Add another batch's rows and counts to this one's."""
+        self.counts.update(other.counts)
+        self.issues.extend(other.issues)
+        self.mappings.extend(other.mappings)
+        self.results.extend(other.results)
+        self.rewritten.update(other.rewritten)
+        self.gone.extend(other.gone)
+
     def add_issue(self, issue: IssueData) -> None:
         """Record an issue; a failed or ambiguous one also counts as that outcome."""
         self.issues.append(issue)
@@ -110,11 +119,63 @@ def record_inserts(
 ) -> list[Write]:
     """Record an answered insert call in one transaction, closing its entry; return
     the inserts to send again (refused for a transient reason, a retry spent)."""
-    result = BatchResult()
-    refused: list[Refused] = []
-    _collect_inserts(context, plan, inserts, saved, result, refused)
-    record(context, plan, result, entry)
-    return _resend_refused(context, plan, refused, operation="insert")
+    [again] = record_answers(
+        context, plan, [inserts_answered(context, plan, entry, inserts, saved)]
+    )
+    return again
+
+
+@dataclass
+class Answer:
+    """An answered call, read: what it records, the journal entry its recording
+    closes (inserts), and what the org refused for a transient reason."""
+
+    operation: str
+    result: BatchResult
+    entry: journal.Entry | None = None
+    refused: list[Refused] = field(default_factory=list)
+
+
+def inserts_answered(
+    context: RunContext,
+    plan: ObjectPlan,
+    entry: journal.Entry,
+    inserts: list[Write],
+    saved: list[SaveResult],
+) -> Answer:
+    answer = Answer("insert", BatchResult(), entry)
+    _collect_inserts(context, plan, inserts, saved, answer.result, answer.refused)
+    return answer
+
+
+def updates_answered(
+    context: RunContext, plan: ObjectPlan, updates: list[Write], saved: list[SaveResult]
+) -> Answer:
+    """Updates that failed as if their target were gone are checked against the
+    target here, before any transaction is open (DESIGN invariant 6)."""
+    answer = Answer("update", BatchResult())
+    _collect_updates(context, plan, updates, saved, answer.result, answer.refused)
+    return answer
+
+
+def record_answers(
+    context: RunContext, plan: ObjectPlan, answers: Sequence[Answer]
+) -> list[list[Write]]:
+    """Record answered calls in one transaction, each of them whole, closing their
+    journal entries; return, for each, the writes to send again (refused for a
+    transient reason, a retry spent).
+
+    Recording the answers that arrived together at once saves a commit, a counter
+    update and a journal close per call; no call is sent or waited for inside.
+    """
+    merged = BatchResult()
+    for answer in answers:
+        merged.extend(answer.result)
+    record(context, plan, merged, [a.entry for a in answers if a.entry is not None])
+    return [
+        _resend_refused(context, plan, answer.refused, operation=answer.operation)
+        for answer in answers
+    ]
 
 
 def settle_in_place(
@@ -195,11 +256,10 @@ def record_updates(
 ) -> list[Write]:
     """Record an answered update call in one transaction; return the updates to
     send again (refused for a transient reason, a retry spent)."""
-    result = BatchResult()
-    refused: list[Refused] = []
-    _collect_updates(context, plan, updates, saved, result, refused)
-    record(context, plan, result)
-    return _resend_refused(context, plan, refused, operation="update")
+    [again] = record_answers(
+        context, plan, [updates_answered(context, plan, updates, saved)]
+    )
+    return again
 
 
 def send_replayable(
@@ -398,12 +458,12 @@ def record(
     context: RunContext,
     plan: ObjectPlan,
     result: BatchResult,
-    entry: journal.Entry | None = None,
+    entries: Sequence[journal.Entry] = (),
     *,
     checkpoint: dict[str, Any] | None = None,
 ) -> None:
     """Save the batch's mappings, results, issues and counters, and settle its journal
-    entry; with a checkpoint, the page is done and a resumed run goes on after it."""
+    entries; with a checkpoint, the page is done and a resumed run goes on after it."""
     run = context.run
     with transaction.atomic():
         rows.mappings_insert(run, result.mappings)
@@ -422,8 +482,7 @@ def record(
             issue_rows(context, plan.sobject, result.issues)
         )
         add_counts(run, plan.sobject, dict(result.counts))
-        if entry is not None:
-            journal.journal_close(entry)
+        journal.journal_close(*entries)
         if checkpoint is not None:
             RunObjectStat.objects.filter(run=run, sobject=plan.sobject).update(
                 checkpoint=checkpoint

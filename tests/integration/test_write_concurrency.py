@@ -4,6 +4,7 @@ run can skip skipped."""
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,6 +19,7 @@ from pytest_django import Settings
 from migrations_app.models import RecordMapping, Run, WriteJournal
 from migrations_app.salesforce import client as client_module
 from migrations_app.salesforce.client import SalesforceClient
+from migrations_app.services import rows
 from tests.integration.conftest import OrgPair, make_template
 
 pytestmark = [pytest.mark.django_db, pytest.mark.integration]
@@ -96,6 +98,48 @@ def test_insert_calls_are_in_flight_together_and_each_record_is_written_once(
     assert 2 <= inserts.most <= 4
     assert_each_contact_once(orgs, 2_450)
     assert RecordMapping.objects.count() == 2_450
+
+
+def test_answers_that_arrive_together_are_recorded_in_one_transaction(
+    orgs: OrgPair, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first call's answer is held until the three after it are answered: its
+    recording takes all four, and each journal entry is closed with its records."""
+    settings.WRITE_CONCURRENCY = 4
+    seed(orgs, 800)  # 4 calls of 200
+    template = make_template("Contacts", CONTACTS)
+    others_answered = threading.Semaphore(0)
+    create = SalesforceClient.create
+    calls = itertools.count()
+
+    def first_answered_last(self: SalesforceClient, *args: Any, **kwargs: Any) -> Any:
+        first = next(calls) == 0
+        answer = create(self, *args, **kwargs)
+        if first:
+            for _ in range(3):
+                assert others_answered.acquire(timeout=30)
+        else:
+            others_answered.release()
+        return answer
+
+    recorded: list[int] = []
+    mappings_insert = rows.mappings_insert
+
+    def recording(run: Run, rows_: Any) -> None:
+        recorded.append(len(rows_))
+        mappings_insert(run, rows_)
+
+    monkeypatch.setattr(SalesforceClient, "create", first_answered_last)
+    monkeypatch.setattr(rows, "mappings_insert", recording)
+    result = orgs.migrate(template, "veid")
+
+    assert result["status"] == Run.Status.SUCCEEDED, result
+    assert result["totals"]["inserted"] == 800
+    assert [size for size in recorded if size] == [800]
+    assert WriteJournal.objects.count() == 4
+    assert not WriteJournal.objects.exclude(state=WriteJournal.State.DONE).exists()
+    assert_each_contact_once(orgs, 800)
+    assert RecordMapping.objects.count() == 800
 
 
 def test_one_call_at_a_time_when_concurrency_is_one(
