@@ -494,7 +494,9 @@ class RecordMapping(TimestampedModel):
 
     # A run writes a mapping row per record, so every index and check on this table
     # is paid once per record. The pair's own indexes are the unique constraints
-    # below, which lead with (source_org, target_org): no index of its own per org.
+    # below, which lead with (source_org, target_org): no index of its own per org,
+    # and none on created_at, which nothing searches or sorts mappings by.
+    created_at = models.DateTimeField(default=timezone.now)
     source_org = models.ForeignKey(
         Org, on_delete=models.PROTECT, related_name="+", db_index=False
     )
