@@ -123,9 +123,12 @@ class WritePipeline:
         recorded = self.in_flight[0].sequence - 1 if self.in_flight else self.sent
         return last <= recorded
 
-    def _fill(self) -> None:
+    def _fill(self, *, leave: int = 0) -> None:
+        """Send waiting calls while fewer than ``workers`` are in flight, leaving
+        ``leave`` places free (for records about to be sent again)."""
         starting: list[tuple[int, Call]] = []
-        while self.waiting and len(self.in_flight) + len(starting) < self.workers:
+        free = self.workers - leave
+        while self.waiting and len(self.in_flight) + len(starting) < free:
             self.sent += 1
             starting.append((self.sent, self.waiting.popleft()))
         self.in_flight.extend(self._start(starting))
@@ -192,11 +195,11 @@ class WritePipeline:
         while self.in_flight and self._answered_in_page(self.in_flight[0]):
             sent = self.in_flight.popleft()
             answered.append((sent, sent.answer.result()))
-        agains = writes.record_answers(
-            self.context,
-            self.plan,
-            [_answer(self.context, self.plan, sent, saved) for sent, saved in answered],
-        )
+        answers = [_answer(self.context, self.plan, sent, s) for sent, s in answered]
+        # The next calls go out before these answers are recorded, so that their
+        # places are not idle meanwhile; places stay free for records sent again.
+        self._fill(leave=sum(1 for answer in answers if answer.refused))
+        agains = writes.record_answers(self.context, self.plan, answers)
         # Sent again first in line, under the numbers of the calls they repeat: a
         # page is not closed (checkpoint) before these records are recorded too.
         repeats = [
