@@ -60,8 +60,9 @@ class WritePipeline:
     """A page's insert and update calls, ``workers`` of them in flight at once.
 
     Each insert call is journaled (committed) before it is sent; only the HTTP
-    calls run on the pool's threads, and this thread records each answer in its own
-    transaction, in the order sent (DESIGN invariants 3 and 6). A page is closed
+    calls run on the pool's threads, and this thread records the answers in the
+    order sent, those that arrived together in one transaction, each call whole in
+    it (DESIGN invariants 3 and 6). A page is closed
     (its counts and checkpoint) as soon as its last call is recorded, before any
     call of the next page is. ``across_pages``: the last calls of a page stay in
     flight while the next page is read and decided. After a lost answer, what is
