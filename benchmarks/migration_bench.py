@@ -1,7 +1,7 @@
 """Speed, API calls and memory of migration runs between two emulated orgs.
 
     python benchmarks/migration_bench.py [--records 20000] [--small-records M]
-                                         [--memory-only] [--json] [--no-bulk]
+                                         [--memory-only] [--json] [--no-bulk] [--pairs K]
                                          [--demo] [--in-process] [--profile [FILE]]
 
 Runs the real services (``run_create`` + ``run_execute``) against the Salesforce
@@ -17,7 +17,9 @@ emulator, with a throwaway SQLite database, and measures:
 - ``bulk first`` (unless ``--no-bulk``): a first ``veid`` run, smaller and at N, with
   ``BULK_QUERY_THRESHOLD`` and ``BULK_WRITE_THRESHOLD`` lowered below N;
 - ``veid first, demo Account tree`` (with ``--demo``): a first run of the demo template
-  (Account hierarchy, Contacts, Opportunities, lookups rewritten) on about N records.
+  (Account hierarchy, Contacts, Opportunities, lookups rewritten) on about N records;
+- with ``--pairs K``: K more pairs of the baseline and a first ``veid`` run, each timed
+  back to back, and the median of their ratios (one pair swings by a third here).
 
 The other scenarios pin the REST + sObject Collections path (both thresholds raised
 above N), so that their figures compare across sizes. Each reports records/s (selected
@@ -49,6 +51,7 @@ import os
 import pstats
 import random
 import secrets
+import statistics
 import sys
 import tempfile
 import time
@@ -629,6 +632,27 @@ def floor_with_rows(bench: Bench) -> Figures:
     return figures
 
 
+def alternated_pairs(bench: Bench, count: int) -> dict[str, Any]:
+    """``count`` more pairs of the raw baseline and a first veid run, timed back to
+    back, and the median of their ratios: one pair swings by a third on a shared
+    2-core machine, a median of pairs much less."""
+    ratios = []
+    for _ in range(count):
+        floor = baseline(bench.emulator)
+        run = bench.run(
+            FIRST,
+            "veid",
+            full=True,
+            trace=False,
+            prepare=bench.empty_target,
+            expected={"inserted": bench.records},
+        )
+        if run.outcome.get("inserted") != bench.records:
+            raise RuntimeError(f"a paired first run did not insert them all: {run}")
+        ratios.append(round(floor.seconds / run.seconds, 3))
+    return {"pairs": count, "ratios": ratios, "median": statistics.median(ratios)}
+
+
 def latency_scenarios(bench: Bench, milliseconds: int) -> list[Figures]:
     """The raw baseline and a first veid run with every call of both orgs answered
     ``milliseconds`` late (a real Salesforce round trip), timed once, untraced."""
@@ -1102,6 +1126,14 @@ def arguments() -> argparse.Namespace:
         "per call in both orgs (default 100; 0 skips them)",
     )
     parser.add_argument(
+        "--pairs",
+        type=int,
+        default=0,
+        metavar="K",
+        help="also time K more (baseline, first veid run) pairs back to back and "
+        "report the median of their ratios (first_veid_vs_baseline_pairs)",
+    )
+    parser.add_argument(
         "--lookup-mappings",
         type=int,
         default=0,
@@ -1176,6 +1208,7 @@ def report(
     phases: dict[str, float],
     demo_records: int,
     lookup: dict[str, Any] | None = None,
+    pairs: dict[str, Any] | None = None,
 ) -> None:
     """Print the table and the targets, or one JSON object with stable keys."""
     notes = checks(results) + size_caveats(
@@ -1194,6 +1227,7 @@ def report(
                     "cpu_count": os.cpu_count(),
                     "phase_seconds": phases,
                     "summary": summary(results) if results else {},
+                    "first_veid_vs_baseline_pairs": pairs,
                     "notes": notes,
                     "scenarios": [f.as_dict(results[0].rate) for f in results],
                 },
@@ -1214,6 +1248,11 @@ def report(
         )
     if lookup is not None:
         print(f"  mapping lookup details: {lookup}")
+    if pairs is not None:
+        print(
+            f"  first_veid_vs_baseline, median of {pairs['pairs']} pairs timed back to "
+            f"back: {pairs['median']} (each: {pairs['ratios']})"
+        )
     for note in notes:
         print(f"note: {note}")
     print("seconds spent: " + ", ".join(f"{k} {v}" for k, v in phases.items()))
@@ -1261,11 +1300,15 @@ def main() -> int:
             if args.profile is not None:
                 with phase(phases, "profile"):
                     stats = bench.profile()
+            pairs = None
+            if args.pairs:
+                with phase(phases, "pairs"):
+                    pairs = alternated_pairs(bench, args.pairs)
             lookup = None
             if args.lookup_mappings:
                 with phase(phases, "lookup check"):
                     lookup = lookup_check(bench.orgs, args.lookup_mappings)
-    report(args, results, phases, demo_records, lookup)
+    report(args, results, phases, demo_records, lookup, pairs)
     if stats is not None:
         print_profile(stats, args.profile or None)
     return 0
