@@ -196,7 +196,9 @@ class WritePipeline:
         while self.in_flight and self._answered_in_page(self.in_flight[0]):
             sent = self.in_flight.popleft()
             answered.append((sent, sent.answer.result()))
-        answers = [_answer(self.context, self.plan, sent, s) for sent, s in answered]
+        answers = [
+            _answer(self.context, self.plan, sent, result) for sent, result in answered
+        ]
         # The next calls go out before these answers are recorded, so that their
         # places are not idle meanwhile; places stay free for records sent again.
         self._fill(leave=sum(1 for answer in answers if answer.refused))

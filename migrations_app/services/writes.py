@@ -128,12 +128,16 @@ def record_inserts(
 @dataclass
 class Answer:
     """An answered call, read: what it records, the journal entry its recording
-    closes (inserts), and what the org refused for a transient reason."""
+    closes (inserts only: updates replay without one), and what the org refused
+    for a transient reason."""
 
-    operation: str
     result: BatchResult
     entry: journal.Entry | None = None
     refused: list[Refused] = field(default_factory=list)
+
+    @property
+    def operation(self) -> str:
+        return "update" if self.entry is None else "insert"
 
 
 def inserts_answered(
@@ -143,7 +147,7 @@ def inserts_answered(
     inserts: list[Write],
     saved: list[SaveResult],
 ) -> Answer:
-    answer = Answer("insert", BatchResult(), entry)
+    answer = Answer(BatchResult(), entry)
     _collect_inserts(context, plan, inserts, saved, answer.result, answer.refused)
     return answer
 
@@ -153,7 +157,7 @@ def updates_answered(
 ) -> Answer:
     """Updates that failed as if their target were gone are checked against the
     target here, before any transaction is open (DESIGN invariant 6)."""
-    answer = Answer("update", BatchResult())
+    answer = Answer(BatchResult())
     _collect_updates(context, plan, updates, saved, answer.result, answer.refused)
     return answer
 
