@@ -7,10 +7,12 @@ an insert batch is journaled before it is sent so a crash never duplicates (inva
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -281,7 +283,7 @@ def run_execute(*, run_id: int, progress: Progress | None = None) -> Run:
         return Run.objects.get(id=run_id)
     if run is None:
         return Run.objects.get(id=run_id)
-    with Heartbeat(run.pk):
+    with Heartbeat(run.pk), older_objects_set_aside():
         return _execute_claimed(run, progress)
 
 
@@ -308,8 +310,26 @@ def run_execute_waiting(
             continue
         if run is None:
             return Run.objects.get(id=run_id)
-        with Heartbeat(run.pk):
+        with Heartbeat(run.pk), older_objects_set_aside():
             return _execute_claimed(run, progress)
+
+
+@contextmanager
+def older_objects_set_aside() -> Iterator[None]:
+    """Keep the garbage collector's full passes to the objects the run creates.
+
+    Each page of records (tens of thousands of objects) outlives the young
+    collections, which then start a full one every few pages; a full collection
+    walks every object of the process, Django's and the worker's included, holding
+    the interpreter lock meanwhile: 40 ms of a 20,000-record first run in the
+    benchmark, 5 ms with the objects that existed before the run set aside
+    (``gc.freeze``) until it ends. They are not collected meanwhile, only skipped.
+    """
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def _execute_claimed(run: Run, progress: Progress | None) -> Run:
