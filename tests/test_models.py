@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from django.core.exceptions import FieldDoesNotExist
 from django.db import IntegrityError, transaction
 
+from migrations_app.engine.pages import Write
+from migrations_app.engine.strategy import Action, Decision
 from migrations_app.models import (
     MappingStatus,
     Org,
     RecordMapping,
     RecordResult,
     Run,
+    RunObjectStat,
     Strategy,
+    WriteJournal,
 )
-from migrations_app.services import rows
+from migrations_app.services import journal, rows
 
 pytestmark = pytest.mark.django_db
 
@@ -190,8 +197,8 @@ def test_result_rows_keep_their_order_and_text(org_pair: tuple[Org, Org]) -> Non
     source, target = org_pair
     run = make_run(source, target, Run.Status.RUNNING)
     written = [
-        ("Contact", f"0030A00000000{i:02d}AAA", f"0030B00000000{i:02d}AAA", "inserted")
-        for i in range(30)
+        ("Contact", f"0030A{i:010d}AAA", f"0030B{i:010d}AAA", "inserted")
+        for i in range(1001)
     ]
     written.append(("Account", SOURCE_ID, TARGET_ID, "updated"))
 
@@ -205,3 +212,56 @@ def test_result_rows_keep_their_order_and_text(org_pair: tuple[Org, Org]) -> Non
         )
         == written
     )
+
+
+def test_journal_entries_read_back_as_the_values_sent(
+    org_pair: tuple[Org, Org],
+) -> None:
+    """An entry's text is put together from each record's own encoding, not by the
+    JSON field: what a reconcile reads back must be exactly what was sent."""
+    source, target = org_pair
+    run = make_run(source, target, Run.Status.RUNNING)
+    sent: list[dict[str, Any]] = [
+        {"LastName": 'Dupont "le grand"', "FirstName": "Zoë", "Phone": None},
+        {"LastName": "Ng", "NumberOfEmployees": 12, "Rate": 1.5, "Active": False},
+        {},
+    ]
+    batches = [
+        [
+            Write(f"0030A00000000{i:02d}AAA", Decision(Action.INSERT), values)
+            for i, values in enumerate(sent)
+        ],
+        [Write(SOURCE_ID, Decision(Action.INSERT), {"Name": "Ünïcode ☃"})],
+    ]
+
+    opened = journal.journal_open_many(run, "Contact", batches)
+
+    for entry, writes in zip(opened, batches, strict=True):
+        expected = [{"source_id": w.source_id, "values": w.values} for w in writes]
+        assert entry.entries == expected  # as kept for a reconcile in place
+        assert WriteJournal.objects.get(pk=entry.pk).entries == expected
+    # The field still encodes an ordinary list itself.
+    WriteJournal.objects.filter(pk=opened[0].pk).update(entries=[{"a": "ü"}])
+    assert WriteJournal.objects.get(pk=opened[0].pk).entries == [{"a": "ü"}]
+
+
+def test_counts_are_added_to_the_object_and_to_the_run(
+    org_pair: tuple[Org, Org],
+) -> None:
+    source, target = org_pair
+    run = make_run(source, target, Run.Status.RUNNING)
+    RunObjectStat.objects.create(run=run, sobject="Contact", position=0)
+    RunObjectStat.objects.create(run=run, sobject="Account", position=1)
+
+    rows.counts_add(run, "Contact", {"inserted": 3, "failed": 1, "updated": 0})
+    rows.counts_add(run, "Contact", {"inserted": 2})
+    rows.counts_add(run, "Account", {"updated": 4})
+
+    contact = RunObjectStat.objects.get(run=run, sobject="Contact")
+    assert (contact.inserted, contact.failed, contact.updated) == (5, 1, 0)
+    run.refresh_from_db()
+    assert (run.inserted, run.failed, run.updated) == (5, 1, 4)
+    with pytest.raises(FieldDoesNotExist):
+        rows.counts_add(run, "Contact", {"inserted = 0, failed": 1})
+    with pytest.raises(FieldDoesNotExist):  # a column of the stats only
+        rows.counts_add(run, "Contact", {"position": 1})

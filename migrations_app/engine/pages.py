@@ -18,9 +18,10 @@ from urllib.parse import quote
 from migrations_app.engine.planning import RECORD_TYPE_OBJECT, USER_OBJECT, ObjectPlan
 from migrations_app.engine.records import (
     build_payload,
+    canonical_json,
     match_key_value,
     same_values,
-    values_hash,
+    text_hash,
 )
 from migrations_app.engine.strategy import Action, Decision, Mapped, Strategy, decide
 
@@ -75,8 +76,13 @@ class Write:
     mapping: KnownMapping | None = None
 
     @cached_property
+    def canonical(self) -> str:
+        """The values as canonical JSON, encoded once: hashed and journaled from it."""
+        return canonical_json(self.values)
+
+    @cached_property
     def hash(self) -> str:
-        return values_hash(self.values)
+        return text_hash(self.canonical)
 
     @property
     def target_id(self) -> str:

@@ -6,6 +6,8 @@ import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
+from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any
 
 # resolve(field name, objects it may point to, source id) -> target id, or None.
@@ -52,15 +54,44 @@ def build_payload(
     return payload
 
 
-# What json.dumps(sort_keys=True, separators=(",", ":"), default=str) builds on every
-# call, built once: the same text, so stored hashes stay comparable.
-_HASH_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
+def _canonical_encoder() -> Callable[[Any], str]:
+    """``json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)``.
+
+    ``JSONEncoder.encode`` builds a new C encoder on every call, which costs as much
+    as encoding a record itself, and a first run encodes every record it sends. So
+    CPython's C encoder is built once, with the settings ``encode`` gives it, and
+    kept only if it writes the very same text (stored hashes must stay comparable);
+    otherwise the public encoder is used.
+    """
+    public = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
+    if c_make_encoder is None:
+        return public.encode
+    try:
+        # markers (no circular check: values are flat), default, string encoder,
+        # indent, key separator, item separator, sort_keys, skipkeys, allow_nan.
+        encoder = c_make_encoder(
+            None, str, encode_basestring_ascii, None, ":", ",", True, False, True
+        )
+    except TypeError:  # another Python's signature
+        return public.encode
+
+    def encode(value: Any) -> str:
+        return "".join(encoder(value, 0))
+
+    sample = {"b": [1.5, None, True, -2], "a": 'é "x"', "c": Decimal("1.10")}
+    return encode if encode(sample) == public.encode(sample) else public.encode
+
+
+canonical_json = _canonical_encoder()
+
+
+def text_hash(canonical: str) -> str:
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def values_hash(values: Mapping[str, Any]) -> str:
     """A stable fingerprint of the values sent, to skip unchanged records next time."""
-    encoded = _HASH_ENCODER.encode(values)
-    return hashlib.sha256(encoded.encode()).hexdigest()
+    return text_hash(canonical_json(values))
 
 
 def match_key_value(

@@ -10,12 +10,11 @@ from functools import cached_property
 from itertools import islice
 from typing import TYPE_CHECKING
 
-from django.db.models import F
-
 from migrations_app.engine.planning import MigrationPlan
 from migrations_app.engine.strategy import Strategy
-from migrations_app.models import Run, RunObjectStat
+from migrations_app.models import Run
 from migrations_app.salesforce.client import SalesforceClient
+from migrations_app.services import rows
 
 if TYPE_CHECKING:
     from migrations_app.services.retry import RetryBudget
@@ -113,8 +112,4 @@ def chunked[T](items: Iterable[T], size: int) -> Iterator[list[T]]:
 
 def add_counts(run: Run, sobject: str, counts: dict[str, int]) -> None:
     """Add batch counts to the object's stats and the run's totals (inside a transaction)."""
-    changes = {name: F(name) + value for name, value in counts.items() if value}
-    if not changes:
-        return
-    RunObjectStat.objects.filter(run=run, sobject=sobject).update(**changes)
-    Run.objects.filter(pk=run.pk).update(**changes)
+    rows.counts_add(run, sobject, counts)

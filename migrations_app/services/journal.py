@@ -19,9 +19,15 @@ from django.db import transaction
 from django.utils import timezone
 
 from migrations_app.engine import soql
-from migrations_app.engine.records import same_values, values_hash
+from migrations_app.engine.records import canonical_json, same_values, values_hash
 from migrations_app.engine.strategy import Strategy
-from migrations_app.models import RecordAction, RecordMapping, Run, WriteJournal
+from migrations_app.models import (
+    EncodedList,
+    RecordAction,
+    RecordMapping,
+    Run,
+    WriteJournal,
+)
 from migrations_app.salesforce.client import SalesforceClient
 from migrations_app.salesforce.errors import SalesforceError
 from migrations_app.services import rows
@@ -71,12 +77,24 @@ def journal_open_many(
                 run=run,
                 sobject=sobject,
                 operation=WriteJournal.Operation.INSERT,
-                entries=[
-                    {"source_id": p.source_id, "values": p.values} for p in inserts
-                ],
+                entries=journal_entries(inserts),
             )
             for inserts in batches
         )
+
+
+def journal_entries(inserts: Sequence[Write]) -> EncodedList:
+    """What an entry keeps of each record sent, with its JSON text put together from
+    the records' own canonical encodings (the values are not encoded again)."""
+    return EncodedList(
+        [{"source_id": w.source_id, "values": w.values} for w in inserts],
+        "["
+        + ",".join(
+            f'{{"source_id":{canonical_json(w.source_id)},"values":{w.canonical}}}'
+            for w in inserts
+        )
+        + "]",
+    )
 
 
 def journal_set_job(entry: WriteJournal, job_id: str) -> None:
@@ -86,11 +104,7 @@ def journal_set_job(entry: WriteJournal, job_id: str) -> None:
 
 def journal_close(*entries: WriteJournal) -> None:
     """Mark the entries done; called inside their batches' closing transaction."""
-    if not entries:
-        return
-    WriteJournal.objects.filter(pk__in=[entry.pk for entry in entries]).update(
-        state=WriteJournal.State.DONE, resolved_at=timezone.now()
-    )
+    rows.journal_done([entry.pk for entry in entries])
 
 
 def journal_reconcile_pair(

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from migrations_app.engine import soql
 from migrations_app.engine.records import (
     build_payload,
+    canonical_json,
     match_key_value,
     same_values,
     values_hash,
@@ -65,6 +73,40 @@ def test_payload_rewrites_lookups_and_reports_missing_parents() -> None:
 def test_values_hash_ignores_key_order_and_sees_value_changes() -> None:
     assert values_hash({"a": 1, "b": "x"}) == values_hash({"b": "x", "a": 1})
     assert values_hash({"a": 1}) != values_hash({"a": 2})
+
+
+# What a field can hold once read from Salesforce, and what a transform may produce.
+FIELD_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(),
+    st.decimals(allow_nan=False, allow_infinity=False),
+    st.datetimes(),
+)
+
+
+@given(st.dictionaries(st.text(min_size=1), FIELD_VALUES))
+def test_canonical_json_is_the_text_stored_hashes_were_made_from(
+    values: dict[str, object],
+) -> None:
+    """Mappings saved by earlier versions hold sha256 of this exact text: a different
+    text would make every record look changed on the next run."""
+    text = json.dumps(values, sort_keys=True, separators=(",", ":"), default=str)
+    assert canonical_json(values) == text
+    assert values_hash(values) == hashlib.sha256(text.encode()).hexdigest()
+
+
+def test_values_hash_of_a_known_record_is_unchanged() -> None:
+    values = {"Name": 'Café "Ø"', "Amount": Decimal("10.50"), "Open": True}
+    values["Since"] = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert values_hash(values) == (
+        hashlib.sha256(
+            b'{"Amount":"10.50","Name":"Caf\\u00e9 \\"\\u00d8\\"","Open":true,'
+            b'"Since":"2026-01-02 03:04:05+00:00"}'
+        ).hexdigest()
+    )
 
 
 def test_match_key_is_case_insensitive_and_empty_keys_do_not_match() -> None:
