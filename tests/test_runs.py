@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 
 from migrations_app.models import Org, Run, Strategy, Template
+from migrations_app.services import runs
 from migrations_app.services.errors import MigrationError
 from migrations_app.services.runs import run_claim, run_create, run_execute
 from migrations_app.services.templates import template_import
@@ -90,3 +93,27 @@ def test_claiming_twice_gives_the_run_to_one_caller_only(
     )
     assert run_claim(run_id=run.pk) is not None
     assert run_claim(run_id=run.pk) is None
+
+
+def test_a_run_sets_older_objects_aside_from_the_collector_and_gives_them_back(
+    org_pair: tuple[Org, Org], template: Template, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Full collections during a run skip what existed before it (gc.freeze), and the
+    process gets its objects back however the run ends."""
+    source, target = org_pair
+    run = run_create(
+        template=template, source_org=source, target_org=target, strategy=Strategy.VEID
+    )
+    frozen_during: list[int] = []
+
+    def crashing_run(run: Run, progress: object) -> Run:
+        frozen_during.append(gc.get_freeze_count())
+        raise RuntimeError("the run crashed")
+
+    monkeypatch.setattr(runs, "_execute_claimed", crashing_run)
+    frozen_before = gc.get_freeze_count()
+    with pytest.raises(RuntimeError):
+        run_execute(run_id=run.pk)
+
+    assert frozen_during[0] > frozen_before
+    assert gc.get_freeze_count() == 0  # nothing stays set aside after the run
