@@ -105,8 +105,10 @@ def test_runs_on_one_pair_take_turns_and_other_pairs_go_in_parallel(
     orgs.target_org.insert_many(
         "Contact", ({"LastName": f"T{i:05d}"} for i in range(400))
     )
+    # Each run lasts about a second: long enough for the second worker, told that
+    # the pair is busy, to start the other pair's run while the first is writing.
     for org in (orgs.source_org, orgs.target_org):
-        org.faults.update(latency_ms=15)
+        org.faults.update(latency_ms=100)
     template = make_template("Contacts", CONTACTS)
     same_pair = [
         run_launch(
