@@ -42,6 +42,8 @@ from migrations_app.salesforce.errors import (
 )
 
 COLLECTION_SIZE = 200
+# Logins in a row a call may make when its session is refused (see _call).
+SESSION_RENEWALS = 2
 BULK_QUERY_PAGE_SIZE = 10_000
 # Polling an ingest job: first after 50 ms, then twice as late each time, at most 5 s.
 BULK_POLL_FIRST_SECONDS = 0.05
@@ -242,14 +244,18 @@ class SalesforceClient:
         return self.retry.run(lambda: self._call(action), what=what)
 
     def _call(self, action: Callable[[Salesforce], Any]) -> Any:
-        """Run ``action``; on an expired session, log in again once and retry."""
-        try:
-            return self._call_once(action)
-        except SalesforceError as exc:
-            if exc.code != "INVALID_SESSION_ID" or self.reauthenticate is None:
-                raise
-        self.token = self.reauthenticate()
-        self._sf = self._connect(self.token)
+        """Run ``action``; on an expired session, log in again and retry, twice at
+        most: with calls in flight together, the session can be ended again while
+        one of them is sent again. A refused session means nothing was done, so
+        sending again is safe even for an insert."""
+        for _ in range(SESSION_RENEWALS):
+            try:
+                return self._call_once(action)
+            except SalesforceError as exc:
+                if exc.code != "INVALID_SESSION_ID" or self.reauthenticate is None:
+                    raise
+            self.token = self.reauthenticate()
+            self._sf = self._connect(self.token)
         return self._call_once(action)
 
     def _call_once(self, action: Callable[[Salesforce], Any]) -> Any:

@@ -202,6 +202,31 @@ def test_an_upload_refused_for_an_expired_session_is_sent_again_whole(
     assert names == {r["LastName"] for r in records}
 
 
+def test_a_session_ended_again_right_after_a_new_login_is_renewed_again(
+    emulator: Emulator, target: Org
+) -> None:
+    """With calls in flight together, a session can end while a refused call is on
+    its way again; the call logs in once more instead of failing its records."""
+    renewals: list[Token] = []
+
+    def reauthenticate() -> Token:
+        renewals.append(
+            Token(access_token=emulator.token("target"), instance_url=emulator.base_url)
+        )
+        if len(renewals) == 1:
+            target.expire_tokens()  # before the call is sent again
+        return renewals[-1]
+
+    client = client_of(emulator, reauthenticate=reauthenticate)
+    target.expire_tokens()
+
+    [result] = client.create("Contact", [{"LastName": "Once"}])
+
+    assert result.success
+    assert len(renewals) == 2
+    assert target.count("Contact") == 1
+
+
 def test_the_session_never_sends_an_upload_again_by_itself() -> None:
     """Salesforce takes one upload per job: urllib3 may retry reads, not a PUT."""
     session = client_module.build_session(ca_file="", usage=client_module.ApiUsage())
