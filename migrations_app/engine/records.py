@@ -86,6 +86,7 @@ canonical_json = _canonical_encoder()
 
 
 def text_hash(canonical: str) -> str:
+    """The values hash of values already encoded by ``canonical_json``."""
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 

@@ -14,7 +14,6 @@ from migrations_app.engine.planning import MigrationPlan
 from migrations_app.engine.strategy import Strategy
 from migrations_app.models import Run
 from migrations_app.salesforce.client import SalesforceClient
-from migrations_app.services import rows
 
 if TYPE_CHECKING:
     from migrations_app.services.retry import RetryBudget
@@ -108,8 +107,3 @@ def chunked[T](items: Iterable[T], size: int) -> Iterator[list[T]]:
     iterator = iter(items)
     while chunk := list(islice(iterator, size)):
         yield chunk
-
-
-def add_counts(run: Run, sobject: str, counts: dict[str, int]) -> None:
-    """Add batch counts to the object's stats and the run's totals (inside a transaction)."""
-    rows.counts_add(run, sobject, counts)

@@ -31,7 +31,6 @@ from migrations_app.models import (
 from migrations_app.salesforce.client import SalesforceClient
 from migrations_app.salesforce.errors import SalesforceError
 from migrations_app.services import rows
-from migrations_app.services.context import add_counts
 from migrations_app.services.errors import MigrationError
 
 if TYPE_CHECKING:
@@ -207,7 +206,7 @@ def _record_reconciled(entry: WriteJournal, found: dict[str, str]) -> None:
             for source_id, target_id in found.items()
         ],
     )
-    add_counts(run, entry.sobject, {"inserted": len(found)})
+    rows.counts_add(run, entry.sobject, {"inserted": len(found)})
     WriteJournal.objects.filter(pk=entry.pk).update(
         state=WriteJournal.State.RECONCILED, resolved_at=timezone.now()
     )

@@ -49,11 +49,12 @@ from migrations_app.models import (
 from migrations_app.salesforce.client import SalesforceClient, SaveResult
 from migrations_app.salesforce.errors import SalesforceError
 from migrations_app.services.before_images import Images, before_images_read
-from migrations_app.services.context import add_counts, chunked, run_check_stop
+from migrations_app.services.context import chunked, run_check_stop
 from migrations_app.services.errors import MigrationError
 from migrations_app.services.events import Actor, event_record
 from migrations_app.services.journal import journal_close
 from migrations_app.services.repairs import mapping_state
+from migrations_app.services.rows import counts_add
 
 logger = logging.getLogger(__name__)
 
@@ -647,7 +648,7 @@ def _save(rollback: Rollback, sobject: str, outcome: Outcome) -> None:
     with transaction.atomic():
         RecordResult.objects.bulk_create(outcome.results)
         RecordIssue.objects.bulk_create(outcome.issues)
-        add_counts(rollback.run, sobject, dict(outcome.counts))
+        counts_add(rollback.run, sobject, outcome.counts)
         _retire_mappings(rollback, sobject, outcome.retire)
         _forget_hashes(rollback, sobject, outcome.forget_hash)
         if outcome.entry is not None:

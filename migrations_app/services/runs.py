@@ -283,8 +283,7 @@ def run_execute(*, run_id: int, progress: Progress | None = None) -> Run:
         return Run.objects.get(id=run_id)
     if run is None:
         return Run.objects.get(id=run_id)
-    with Heartbeat(run.pk), older_objects_set_aside():
-        return _execute_claimed(run, progress)
+    return _execute_leased(run, progress)
 
 
 def run_execute_waiting(
@@ -310,8 +309,13 @@ def run_execute_waiting(
             continue
         if run is None:
             return Run.objects.get(id=run_id)
-        with Heartbeat(run.pk), older_objects_set_aside():
-            return _execute_claimed(run, progress)
+        return _execute_leased(run, progress)
+
+
+def _execute_leased(run: Run, progress: Progress | None) -> Run:
+    """Execute a claimed run, its lease kept alive meanwhile."""
+    with Heartbeat(run.pk), older_objects_set_aside():
+        return _execute_claimed(run, progress)
 
 
 @contextmanager

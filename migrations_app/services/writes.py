@@ -37,7 +37,7 @@ from migrations_app.salesforce.errors import (
 )
 from migrations_app.services import journal, rows
 from migrations_app.services.before_images import before_images_keep
-from migrations_app.services.context import RunContext, add_counts
+from migrations_app.services.context import RunContext
 from migrations_app.services.retry import RetryBudgetSpent
 
 # Codes an update gets when its target record is gone; checked against the target.
@@ -485,7 +485,7 @@ def record(
         RecordIssue.objects.bulk_create(
             issue_rows(context, plan.sobject, result.issues)
         )
-        add_counts(run, plan.sobject, dict(result.counts))
+        rows.counts_add(run, plan.sobject, result.counts)
         journal.journal_close(*entries)
         if checkpoint is not None:
             RunObjectStat.objects.filter(run=run, sobject=plan.sobject).update(
