@@ -25,7 +25,10 @@ The other scenarios pin the REST + sObject Collections path (both thresholds rai
 above N), so that their figures compare across sizes. Each reports records/s (selected
 records / wall time of ``run_execute``), API calls per 1,000 records in each org (as
 the run recorded them, checked against the emulator's own counters), and the peak of
-Python memory during the run (tracemalloc). The baseline, measured in the same
+Python memory during the run (tracemalloc), and the CPU seconds spent meanwhile by
+this process, the emulator's and PostgreSQL's server process: their sum spread over
+every core is the least wall time the run could take on this machine
+(``first_veid_vs_baseline_cpu_limit``). The baseline, measured in the same
 process and invocation, is the floor any tool must spend: ``query_all`` of the N
 source Contacts, then inserts in sObject Collections of 200 through one keep-alive
 session; no mapping, no database. Every speed is also given as a ratio to it.
@@ -112,6 +115,7 @@ BULK, BULK_SMALL = "bulk first (Bulk API 2.0)", "bulk first, smaller source"
 GROWTH_PAIRS = {"rest": (FIRST_SMALL, FIRST), "bulk": (BULK_SMALL, BULK)}
 # Records per Account in seed_demo_data: 1 + 3 Contacts + 1.5 Opportunities on average.
 DEMO_RECORDS_PER_ACCOUNT = 5.5
+CORES = os.cpu_count() or 1
 
 
 # -- the emulator: commands run where it lives ----------------------------------------------
@@ -197,6 +201,8 @@ def serve_emulator(conn: Connection) -> None:
 class EmulatorHandle:
     infos: dict[str, dict[str, Any]]
     call: Callable[..., Any]
+    # The child process serving the orgs; None when served from a thread here.
+    pid: int | None = None
 
     def api_calls(self) -> dict[str, int]:
         return dict(self.call("api_calls"))
@@ -217,7 +223,9 @@ def child_emulator() -> Iterator[EmulatorHandle]:
         return value
 
     try:
-        yield EmulatorHandle({info["org"]: info for info in ours.recv()}, call)
+        yield EmulatorHandle(
+            {info["org"]: info for info in ours.recv()}, call, process.pid
+        )
     finally:
         with suppress(OSError):  # the child may be gone already (Ctrl-C)
             ours.send(None)
@@ -321,6 +329,8 @@ class Figures:
     outcome: dict[str, int] = field(default_factory=dict)
     status: str = ""
     expected: dict[str, int] = field(default_factory=dict)
+    # CPU seconds spent while timed, by process (see cpu_clock); None: not known.
+    cpu_seconds: dict[str, float | None] = field(default_factory=dict)
 
     @property
     def rate(self) -> float:
@@ -357,6 +367,68 @@ def traced(enabled: bool) -> Iterator[Callable[[], int]]:
         tracemalloc.stop()
 
 
+def _process_cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU seconds of a process of this machine (Linux ``/proc``)."""
+    if pid is None:
+        return None
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()  # after the command name
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _database_server_pid() -> int | None:
+    """The PostgreSQL backend process serving this thread's connection, if it runs
+    on this machine; None for SQLite, whose work is done in this process."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = int(cursor.fetchone()[0])
+    with suppress(OSError):
+        if b"postgres" in Path(f"/proc/{pid}/cmdline").read_bytes():
+            return pid
+    return None  # a server on another machine: its pid means nothing here
+
+
+@contextmanager
+def cpu_clock(emulator: EmulatorHandle) -> Iterator[dict[str, float | None]]:
+    """CPU seconds spent while the block runs, by process: this one (``client``,
+    SQLite's work and an in-process emulator included), the emulator's child and
+    the PostgreSQL backend (None where it is not a process of this machine, or
+    was replaced meanwhile). The run's wall time cannot be less than their sum
+    spread over every core."""
+
+    def now(database_pid: int | None) -> dict[str, float | None]:
+        times = os.times()
+        return {
+            "client": times.user + times.system,
+            "emulator": _process_cpu_seconds(emulator.pid),
+            "database": _process_cpu_seconds(database_pid),
+        }
+
+    database_pid = _database_server_pid()
+    before = now(database_pid)
+    spent: dict[str, float | None] = {}
+    yield spent
+    after = now(database_pid)
+    same_backend = _database_server_pid() == database_pid
+    for part, started in before.items():
+        ended = after[part]
+        known = started is not None and ended is not None
+        if part == "database" and not same_backend:
+            known = False
+        spent[part] = round(ended - started, 2) if known else None  # type: ignore[operator]
+
+
+def cpu_total(cpu_seconds: dict[str, float | None]) -> float:
+    return sum(seconds for seconds in cpu_seconds.values() if seconds is not None)
+
+
 def call_deltas(
     emulator: EmulatorHandle, before: dict[str, int], source: str, target: str
 ) -> dict[str, int]:
@@ -368,6 +440,7 @@ def call_deltas(
 
 
 def execute(
+    emulator: EmulatorHandle,
     source: Org,
     target: Org,
     template: Template,
@@ -376,8 +449,9 @@ def execute(
     trace: bool = False,
     profile: cProfile.Profile | None = None,
     full: bool = False,
-) -> tuple[dict[str, Any], float, int]:
-    """One run through the services: (run_result, seconds in run_execute, peak bytes)."""
+) -> tuple[dict[str, Any], float, int, dict[str, float | None]]:
+    """One run through the services: (run_result, seconds in run_execute, peak
+    bytes, CPU seconds by process)."""
     from migrations_app.selectors import run_result
     from migrations_app.services.runs import run_create, run_execute
 
@@ -389,13 +463,13 @@ def execute(
         options={"full": full},
     )
     gc.collect()  # no garbage of the previous run collected (and timed) in this one
-    with traced(trace) as peak:
+    with traced(trace) as peak, cpu_clock(emulator) as cpu_seconds:
         started = time.perf_counter()
         with profile or nullcontext():
             finished = run_execute(run_id=run.pk)
         seconds = time.perf_counter() - started
         peak_bytes = peak()
-    return run_result(run=finished), seconds, peak_bytes
+    return run_result(run=finished), seconds, peak_bytes, cpu_seconds
 
 
 @dataclass
@@ -435,14 +509,20 @@ class Bench:
         with path_thresholds(bulk=bulk, records=self.records):
             prepare()
             before = self.emulator.api_calls()
-            result, seconds, _ = execute(
-                source_org, target_org, self.templates[template], strategy, full=full
+            result, seconds, _, cpu_seconds = execute(
+                self.emulator,
+                source_org,
+                target_org,
+                self.templates[template],
+                strategy,
+                full=full,
             )
             emulator_calls = call_deltas(self.emulator, before, source, "target")
             traced_seconds, peak = None, 0
             if trace:
                 prepare()
-                _, traced_seconds, peak = execute(
+                _, traced_seconds, peak, _ = execute(
+                    self.emulator,
                     source_org,
                     target_org,
                     self.templates[template],
@@ -461,6 +541,7 @@ class Bench:
             outcome={k: v for k, v in result["totals"].items() if v or k == "selected"},
             status=result["status"],
             expected=expected or {},
+            cpu_seconds=cpu_seconds,
         )
 
     def profile(self) -> pstats.Stats:
@@ -468,6 +549,7 @@ class Bench:
         with path_thresholds(bulk=False, records=self.records):
             self.empty_target()
             execute(
+                self.emulator,
                 self.orgs["source"],
                 self.orgs["target"],
                 self.templates["contacts"],
@@ -569,7 +651,7 @@ def baseline(
         source = raw_client(emulator.infos["source"], session)
         target = raw_client(emulator.infos["target"], session)
         before = emulator.api_calls()
-        with traced(trace) as peak:
+        with traced(trace) as peak, cpu_clock(emulator) as cpu_seconds:
             started = time.perf_counter()
             count = copy_contacts(source, target, record)
             seconds = time.perf_counter() - started
@@ -583,6 +665,7 @@ def baseline(
         calls,
         peak_bytes or None,
         outcome={"inserted": count},
+        cpu_seconds=cpu_seconds,
     )
 
 
@@ -636,7 +719,8 @@ def alternated_pairs(bench: Bench, count: int) -> dict[str, Any]:
     """``count`` more pairs of the raw baseline and a first veid run, timed back to
     back, and the median of their ratios: one pair swings by a third on a shared
     2-core machine, a median of pairs much less."""
-    ratios = []
+    ratios: list[float] = []
+    cpu_limits: list[float | None] = []
     for _ in range(count):
         floor = baseline(bench.emulator)
         run = bench.run(
@@ -649,7 +733,16 @@ def alternated_pairs(bench: Bench, count: int) -> dict[str, Any]:
         if run.outcome.get("inserted") != bench.records:
             raise RuntimeError(f"a paired first run did not insert them all: {run}")
         ratios.append(round(floor.seconds / run.seconds, 3))
-    return {"pairs": count, "ratios": ratios, "median": statistics.median(ratios)}
+        cpu_limits.append(_ratio(floor.seconds, cpu_total(run.cpu_seconds) / CORES))
+    return {
+        "pairs": count,
+        "ratios": ratios,
+        "median": round(statistics.median(ratios), 3),
+        "cpu_limits": cpu_limits,
+        "cpu_limit_median": round(
+            statistics.median(limit for limit in cpu_limits if limit is not None), 3
+        ),
+    }
 
 
 def latency_scenarios(bench: Bench, milliseconds: int) -> list[Figures]:
@@ -770,6 +863,17 @@ def summary(results: list[Figures]) -> dict[str, Any]:
         "first_veid_vs_floor_with_rows": (
             _ratio(by_name[FIRST].rate, by_name[FLOOR_WITH_ROWS].rate)
             if FIRST in by_name and FLOOR_WITH_ROWS in by_name
+            else None
+        ),
+        "first_veid_cpu_seconds": by_name[FIRST].cpu_seconds
+        if FIRST in by_name
+        else None,
+        # The most first_veid_vs_baseline can be on this machine while the first
+        # run needs that much CPU: the baseline's time over the run's CPU seconds
+        # (every process) spread over every core, with no wait at all.
+        "first_veid_vs_baseline_cpu_limit": (
+            _ratio(floor.seconds, cpu_total(by_name[FIRST].cpu_seconds) / CORES)
+            if FIRST in by_name
             else None
         ),
     }
@@ -1034,7 +1138,8 @@ def table(results: list[Figures]) -> str:
     floor_rate = results[0].rate
     header = (
         f"{'scenario':<36} {'records':>7} {'s':>6} {'rec/s':>7} {'vs base':>7} "
-        f"{'src/1k':>7} {'tgt/1k':>7} {'peak MiB':>8}  outcome"
+        f"{'src/1k':>7} {'tgt/1k':>7} {'peak MiB':>8} {'CPU s app/emu/db':>17}  "
+        "outcome"
     )
     lines = [header, "-" * len(header)]
     for f in results:
@@ -1043,9 +1148,14 @@ def table(results: list[Figures]) -> str:
         lines.append(
             f"{f.scenario:<36} {f.records:>7} {f.seconds:>6.2f} {f.rate:>7.0f} "
             f"{f.rate / floor_rate:>6.2f}x {f.per_1000('source'):>7.2f} "
-            f"{f.per_1000('target'):>7.2f} {peak:>8}  {outcome}"
+            f"{f.per_1000('target'):>7.2f} {peak:>8} {_cpu_column(f):>17}  {outcome}"
         )
     return "\n".join(lines)
+
+
+def _cpu_column(figures: Figures) -> str:
+    parts = (figures.cpu_seconds.get(p) for p in ("client", "emulator", "database"))
+    return "/".join("-" if p is None else f"{p:.1f}" for p in parts)
 
 
 def checks(results: list[Figures]) -> list[str]:
@@ -1250,7 +1360,8 @@ def report(
     if pairs is not None:
         print(
             f"  first_veid_vs_baseline, median of {pairs['pairs']} pairs timed back to "
-            f"back: {pairs['median']} (each: {pairs['ratios']})"
+            f"back: {pairs['median']} (each: {pairs['ratios']}); the most its CPU "
+            f"seconds allow: {pairs['cpu_limit_median']} (each: {pairs['cpu_limits']})"
         )
     for note in notes:
         print(f"note: {note}")

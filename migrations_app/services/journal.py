@@ -71,14 +71,21 @@ def journal_open_many(
     if not batches:
         return []
     with transaction.atomic():
+        # One row per statement: given several rows, Django's PostgreSQL backend
+        # sends each column as one array (UNNEST), and psycopg then escapes every
+        # quote of every entry's JSON text in Python, about 1 ms per call of 200
+        # records, while the calls wait to be sent.
         return WriteJournal.objects.bulk_create(
-            WriteJournal(
-                run=run,
-                sobject=sobject,
-                operation=WriteJournal.Operation.INSERT,
-                entries=journal_entries(inserts),
-            )
-            for inserts in batches
+            (
+                WriteJournal(
+                    run=run,
+                    sobject=sobject,
+                    operation=WriteJournal.Operation.INSERT,
+                    entries=journal_entries(inserts),
+                )
+                for inserts in batches
+            ),
+            batch_size=1,
         )
 
 
