@@ -416,13 +416,16 @@ def cpu_clock(emulator: EmulatorHandle) -> Iterator[dict[str, float | None]]:
     spent: dict[str, float | None] = {}
     yield spent
     after = now(database_pid)
-    same_backend = _database_server_pid() == database_pid
+    backend_replaced = _database_server_pid() != database_pid
     for part, started in before.items():
         ended = after[part]
-        known = started is not None and ended is not None
-        if part == "database" and not same_backend:
-            known = False
-        spent[part] = round(ended - started, 2) if known else None  # type: ignore[operator]
+        spent[part] = (
+            None
+            if started is None
+            or ended is None
+            or (part == "database" and backend_replaced)
+            else round(ended - started, 2)
+        )
 
 
 def cpu_total(cpu_seconds: dict[str, float | None]) -> float:
@@ -739,10 +742,12 @@ def alternated_pairs(bench: Bench, count: int) -> dict[str, Any]:
         "ratios": ratios,
         "median": round(statistics.median(ratios), 3),
         "cpu_limits": cpu_limits,
-        "cpu_limit_median": round(
-            statistics.median(limit for limit in cpu_limits if limit is not None), 3
-        ),
+        "cpu_limit_median": _median([limit for limit in cpu_limits if limit]),
     }
+
+
+def _median(values: list[float]) -> float | None:
+    return round(statistics.median(values), 3) if values else None
 
 
 def latency_scenarios(bench: Bench, milliseconds: int) -> list[Figures]:
