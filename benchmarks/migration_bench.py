@@ -428,8 +428,11 @@ def cpu_clock(emulator: EmulatorHandle) -> Iterator[dict[str, float | None]]:
         )
 
 
-def cpu_total(cpu_seconds: dict[str, float | None]) -> float:
-    return sum(seconds for seconds in cpu_seconds.values() if seconds is not None)
+def cpu_limit(baseline: Figures, run: Figures) -> float | None:
+    """The most ``run`` could be as a ratio to ``baseline`` with the CPU it spends:
+    the baseline's time over the run's CPU seconds (every process) on every core."""
+    spent = sum(seconds for seconds in run.cpu_seconds.values() if seconds is not None)
+    return _ratio(baseline.seconds, spent / CORES)
 
 
 def call_deltas(
@@ -736,11 +739,11 @@ def alternated_pairs(bench: Bench, count: int) -> dict[str, Any]:
         if run.outcome.get("inserted") != bench.records:
             raise RuntimeError(f"a paired first run did not insert them all: {run}")
         ratios.append(round(floor.seconds / run.seconds, 3))
-        cpu_limits.append(_ratio(floor.seconds, cpu_total(run.cpu_seconds) / CORES))
+        cpu_limits.append(cpu_limit(floor, run))
     return {
         "pairs": count,
         "ratios": ratios,
-        "median": round(statistics.median(ratios), 3),
+        "median": _median(ratios),
         "cpu_limits": cpu_limits,
         "cpu_limit_median": _median([limit for limit in cpu_limits if limit]),
     }
@@ -877,9 +880,7 @@ def summary(results: list[Figures]) -> dict[str, Any]:
         # run needs that much CPU: the baseline's time over the run's CPU seconds
         # (every process) spread over every core, with no wait at all.
         "first_veid_vs_baseline_cpu_limit": (
-            _ratio(floor.seconds, cpu_total(by_name[FIRST].cpu_seconds) / CORES)
-            if FIRST in by_name
-            else None
+            cpu_limit(floor, by_name[FIRST]) if FIRST in by_name else None
         ),
     }
 
