@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from django.core.exceptions import FieldDoesNotExist
 from django.db import IntegrityError, connection, transaction
+from django.db.models import ProtectedError
 from django.test.utils import CaptureQueriesContext
 
 from migrations_app.engine.pages import Write
@@ -71,6 +72,24 @@ def test_same_source_record_may_map_into_another_target_org(
     make_mapping(source, target, SOURCE_ID, TARGET_ID)
     make_mapping(source, other_target, SOURCE_ID, TARGET_ID)
     assert RecordMapping.objects.count() == 2
+
+
+def test_an_org_with_mappings_cannot_be_deleted(org_pair: tuple[Org, Org]) -> None:
+    # Django keeps this promise, not a database constraint (see RecordMapping).
+    source, target = org_pair
+    make_mapping(source, target, SOURCE_ID, TARGET_ID)
+    for org in (source, target):
+        with pytest.raises(ProtectedError):
+            org.delete()
+    assert RecordMapping.objects.filter(source_org=source, target_org=target).exists()
+
+
+def test_a_run_with_results_cannot_be_deleted(org_pair: tuple[Org, Org]) -> None:
+    run = make_run(*org_pair, Run.Status.SUCCEEDED)
+    rows.results_insert(run, [("Account", SOURCE_ID, TARGET_ID, "inserted")])
+    with pytest.raises(ProtectedError):
+        run.delete()
+    assert RecordResult.objects.filter(run=run).exists()
 
 
 def test_ids_must_be_18_characters(org_pair: tuple[Org, Org]) -> None:
