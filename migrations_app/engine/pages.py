@@ -303,6 +303,75 @@ def calls_by_parent(
     return calls
 
 
+def write_calls(
+    plan: ObjectPlan, writes: Sequence[Write], size: int, *, max_upload_bytes: int
+) -> list[list[Write]]:
+    """A page's inserts or updates as calls of up to ``size`` writes, a parent's
+    children together. Calls larger than an sObject Collections call go as Bulk API
+    jobs, cut further so that each one's upload stays within ``max_upload_bytes``."""
+    calls = calls_by_parent(plan, writes, size)
+    if size <= COLLECTION_SIZE:
+        return calls
+    return cut_for_upload(calls, max_upload_bytes)
+
+
+# What a row of a Bulk API CSV may take beyond its record's own text: an update's
+# target Id (18 characters), its comma and the line end.
+CSV_ROW_EXTRA = 20
+
+
+def cut_for_upload(
+    calls: Sequence[Sequence[Write]], max_bytes: int
+) -> list[list[Write]]:
+    """``calls`` cut further where a call's Bulk API CSV could pass ``max_bytes``.
+
+    Salesforce takes one upload per ingest job: records with long texts can make
+    one job's CSV too large long before the job is full. A call is cut, in order,
+    before the write that would make its CSV possibly too large.
+    """
+    cut: list[list[Write]] = []
+    for call in calls:
+        upload = UploadBound()
+        current: list[Write] = []
+        for write in call:
+            grown = upload.with_write(write)
+            if current and grown.bytes > max_bytes:
+                cut.append(current)
+                current, grown = [], UploadBound().with_write(write)
+            current.append(write)
+            upload = grown
+        if current:
+            cut.append(current)
+    return cut
+
+
+@dataclass(frozen=True)
+class UploadBound:
+    """An upper bound of the bytes a call's writes take as a Bulk API CSV.
+
+    A record's canonical JSON is never shorter than its cells: each value is quoted,
+    escaped to ASCII and named. Each row may also hold one comma per column of the
+    call (cells its record lacks) and CSV_ROW_EXTRA; the header names the columns.
+    """
+
+    columns: frozenset[str] = frozenset()
+    texts: int = 0  # characters of the records' canonical JSON, and their extras
+    rows: int = 0
+
+    def with_write(self, write: Write) -> UploadBound:
+        columns = self.columns
+        if not columns.issuperset(write.values):
+            columns = columns.union(write.values)
+        return UploadBound(
+            columns, self.texts + len(write.canonical) + CSV_ROW_EXTRA, self.rows + 1
+        )
+
+    @property
+    def bytes(self) -> int:
+        header = sum(len(name) + 1 for name in self.columns) + len("Id,")
+        return header + self.texts + self.rows * len(self.columns)
+
+
 def lookup_ids_by_object(
     plan: ObjectPlan, records: Sequence[Mapping[str, Any]]
 ) -> dict[str, set[str]]:

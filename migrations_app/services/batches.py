@@ -26,7 +26,7 @@ from migrations_app.models import (
     RecordResult,
 )
 from migrations_app.services import rows, writes
-from migrations_app.services.context import RunContext, chunked
+from migrations_app.services.context import RunContext
 from migrations_app.services.pipeline import WritePipeline, page_calls
 from migrations_app.services.same_id import same_id_matches
 
@@ -116,7 +116,8 @@ def process_page(
     checkpoint: dict[str, Any],
     pipeline: WritePipeline | None = None,
 ) -> None:
-    """Decide a whole page (engine), then write it in chunks of ``write_size``.
+    """Decide a whole page (engine), then write it in calls of up to ``write_size``
+    (``pipeline.page_calls``), several at once when there is a pipeline.
 
     Deciding a whole page first lets the writes go out full: a repeat run where a few
     records changed here and there sends a few full calls, not many small ones. The
@@ -143,10 +144,11 @@ def process_page(
         return
     else:
         _adopt_as_is(context, plan, decided.adopted_as_is, page)
-        for chunk in chunked(decided.inserts, write_size):
-            writes.write_inserts(context, plan, chunk)
-        for chunk in chunked(decided.updates, write_size):
-            writes.write_updates(context, plan, chunk)
+        for call in page_calls(plan, decided, write_size):
+            if call.operation == "insert":
+                writes.write_inserts(context, plan, call.writes)
+            else:
+                writes.write_updates(context, plan, call.writes)
     writes.record(context, plan, page, checkpoint=checkpoint)
 
 

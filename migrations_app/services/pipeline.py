@@ -17,6 +17,7 @@ from migrations_app.engine import pages
 from migrations_app.engine.pages import COLLECTION_SIZE, PageDecision, Write
 from migrations_app.engine.planning import ObjectPlan
 from migrations_app.engine.strategy import Strategy
+from migrations_app.salesforce import client
 from migrations_app.salesforce.client import SalesforceClient, SaveResult
 from migrations_app.salesforce.errors import SalesforceError
 from migrations_app.services import journal, writes
@@ -270,17 +271,18 @@ def _refusing(error: SalesforceError) -> writes.Writer:
 
 def page_calls(plan: ObjectPlan, decided: PageDecision, size: int) -> list[Call]:
     """A page's writes as calls of up to ``size`` records, inserts first, children
-    of one parent packed into the same call (pages.calls_by_parent)."""
+    of one parent packed into the same call, Bulk API uploads within their limit
+    (pages.write_calls)."""
     return [
-        *(
-            Call("insert", w)
-            for w in pages.calls_by_parent(plan, decided.inserts, size)
-        ),
-        *(
-            Call("update", w)
-            for w in pages.calls_by_parent(plan, decided.updates, size)
-        ),
+        *(Call("insert", w) for w in _write_calls(plan, decided.inserts, size)),
+        *(Call("update", w) for w in _write_calls(plan, decided.updates, size)),
     ]
+
+
+def _write_calls(plan: ObjectPlan, writes: list[Write], size: int) -> list[list[Write]]:
+    return pages.write_calls(
+        plan, writes, size, max_upload_bytes=client.BULK_UPLOAD_MAX_BYTES
+    )
 
 
 def _answer(

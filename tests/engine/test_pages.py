@@ -19,13 +19,16 @@ from migrations_app.engine.pages import (
     Write,
     calls_by_parent,
     contested_matches,
+    cut_for_upload,
     decide_page,
     lookup_ids_by_object,
     match_query_chunks,
+    write_calls,
 )
 from migrations_app.engine.planning import ObjectPlan, ObjectSpec, plan_migration
 from migrations_app.engine.records import values_hash
 from migrations_app.engine.strategy import Action, Decision, Strategy
+from migrations_app.salesforce.client import BulkCsv
 
 from .test_planning import ACCOUNT, CONTACT
 
@@ -309,3 +312,70 @@ def test_calls_hold_every_write_once_and_are_nearly_full(sizes: list[int]) -> No
     assert all(
         calls_of[f"001{p:015d}"] <= 2 for p, size in enumerate(sizes) if size <= 200
     )
+
+
+def csv_bytes(call: list[Write], *, update: bool) -> int:
+    """The size of the upload the client would send for ``call``."""
+    records = [{"Id": w.target_id, **w.values} if update else w.values for w in call]
+    return sum(len(piece) for piece in BulkCsv(records, update=update))
+
+
+FIELD_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(),
+    st.text(max_size=300),
+)
+RECORD_VALUES = st.dictionaries(
+    st.sampled_from(["Name", "Description", "Title", "Amount__c", "Closed__c"]),
+    FIELD_VALUES,
+)
+
+
+@given(
+    st.lists(RECORD_VALUES, max_size=60),
+    st.integers(min_value=200, max_value=5_000),
+    st.booleans(),
+)
+def test_no_upload_cut_for_its_limit_is_over_it(
+    values: list[dict[str, object]], max_bytes: int, update: bool
+) -> None:
+    action = Action.UPDATE if update else Action.INSERT
+    writes = [
+        Write(f"003{i:015d}", Decision(action, target_id=f"003{i:015d}T"[:18]), v)
+        for i, v in enumerate(values)
+    ]
+
+    calls = cut_for_upload([writes[:25], writes[25:]], max_bytes)
+
+    assert [w for call in calls for w in call] == writes
+    # Unicode, quotes and line breaks included; only a lone write may be larger.
+    assert all(
+        csv_bytes(call, update=update) <= max_bytes for call in calls if len(call) > 1
+    )
+
+
+def test_records_with_long_texts_fill_uploads_without_passing_the_limit() -> None:
+    writes = [
+        Write(f"003{i:015d}", Decision(Action.INSERT), {"Description": "é" * 1_000})
+        for i in range(100)
+    ]
+
+    calls = cut_for_upload([writes], 20_000)
+
+    # A row is 2,000 bytes in UTF-8 (6,000 characters escaped in JSON): a bound,
+    # so each upload but the last is over a quarter full, and none is over.
+    assert len(calls) > 1
+    assert [w for call in calls for w in call] == writes
+    assert all(csv_bytes(call, update=False) <= 20_000 for call in calls)
+    assert all(csv_bytes(call, update=False) > 5_000 for call in calls[:-1])
+
+
+def test_collections_calls_are_not_cut_for_the_upload_limit() -> None:
+    writes = child_writes([3] * 100)
+
+    assert write_calls(contact_plan(), writes, 200, max_upload_bytes=100) == (
+        calls_by_parent(contact_plan(), writes, 200)
+    )
+    assert len(write_calls(contact_plan(), writes, 10_000, max_upload_bytes=100)) > 1

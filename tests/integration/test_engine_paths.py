@@ -22,6 +22,7 @@ from migrations_app.models import (
     Template,
     WriteJournal,
 )
+from migrations_app.salesforce import client as client_module
 from migrations_app.salesforce.client import SalesforceClient
 from migrations_app.selectors import run_result
 from migrations_app.services.allowance import run_wake_waiting
@@ -143,6 +144,54 @@ def test_bulk_query_and_bulk_ingest_insert_then_update(
     third = orgs.migrate(template, "veid")
     assert third["totals"]["unchanged"] == 450, third
     assert len(query_jobs(orgs.source_org)) == 2
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_jobs_of_long_texts_are_cut_to_the_upload_limit_and_lose_nothing(
+    orgs: OrgPair,
+    bulk_settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    concurrency: int,
+) -> None:
+    bulk_settings.WRITE_CONCURRENCY = concurrency  # one call at a time, or several
+    # 900 records of about 450 bytes: 400 KB, against uploads of at most 150 KB here
+    # (100 MiB at Salesforce). One job would be refused, and all its records with it.
+    monkeypatch.setattr(client_module, "BULK_UPLOAD_MAX_BYTES", 150_000)
+    template = make_template(
+        "Contacts", {"sobject": "Contact", "fields": ["LastName", "Description"]}
+    )
+    text = 'A "quoted", multi-line\ndescription, déjà vu ' * 10
+    ids = [
+        orgs.source_org.insert(
+            "Contact", {"LastName": f"Last{i}", "Description": f"{i} {text}"}
+        )
+        for i in range(900)
+    ]
+
+    first = orgs.migrate(template, "veid")
+
+    assert first["status"] == Run.Status.SUCCEEDED, first
+    assert first["totals"]["inserted"] == 900
+    # Jobs of about 330 records; what is left after them is one Collections call.
+    jobs = ingest_jobs(orgs.target_org)
+    assert len(jobs) >= 2
+    assert all(job[:2] == ("insert", "Contact") and job[3] == 0 for job in jobs)
+    assert orgs.target_org.count("Contact") == 900
+    for i in (0, 450, 899):
+        copy = orgs.target_org.get("Contact", target_of(ids[i]))
+        assert copy["Description"] == f"{i} {text}"
+
+    for source_id in ids:
+        orgs.source_org.update("Contact", source_id, {"Description": text + "!"})
+    second = orgs.migrate(template, "veid")
+
+    assert second["totals"]["updated"] == 900, second
+    updates = [job for job in ingest_jobs(orgs.target_org) if job[0] == "update"]
+    assert len(updates) >= 2
+    assert all(job[3] == 0 for job in updates)
+    assert orgs.target_org.get("Contact", target_of(ids[7]))["Description"] == (
+        text + "!"
+    )
 
 
 def test_validation_failure_in_a_bulk_job_is_one_record_issue(
