@@ -66,6 +66,31 @@ def event_record(
     kept. The actor's username and the org's name are copied into the details so the
     event still says who and what after either is deleted.
     """
+    event = event_build(
+        actor=actor,
+        action=action,
+        org=org,
+        run=run,
+        details=details,
+        before=before,
+        after=after,
+    )
+    event.save(force_insert=True)
+    return event
+
+
+def event_build(
+    *,
+    actor: Actor,
+    action: str,
+    org: Org | None = None,
+    run: Run | None = None,
+    details: Mapping[str, Any] | None = None,
+    before: Mapping[str, Any] | None = None,
+    after: Mapping[str, Any] | None = None,
+) -> AuditEvent:
+    """The event ``event_record`` appends, not saved yet: for callers that append
+    many at once (``AuditEvent.objects.bulk_create``)."""
     recorded: dict[str, Any] = dict(without_secrets(details or {}))
     if before is not None or after is not None:
         recorded.update(changes(before or {}, after or {}))
@@ -74,7 +99,7 @@ def event_record(
         recorded.setdefault("actor", _clean_text(user.get_username()))
     if org is not None:
         recorded.setdefault("org_name", org.name)
-    return AuditEvent.objects.create(
+    return AuditEvent(
         actor=user,
         action=action,
         org=org if org is not None and org.pk else None,

@@ -34,6 +34,7 @@ from django.utils import timezone
 from migrations_app.engine import soql
 from migrations_app.engine.records import same_values
 from migrations_app.models import (
+    AuditEvent,
     IssueKind,
     JournalOperation,
     JournalState,
@@ -51,7 +52,7 @@ from migrations_app.salesforce.errors import SalesforceError
 from migrations_app.services.before_images import Images, before_images_read
 from migrations_app.services.context import chunked, run_check_stop
 from migrations_app.services.errors import MigrationError
-from migrations_app.services.events import Actor, event_record
+from migrations_app.services.events import Actor, event_build, event_record
 from migrations_app.services.journal import journal_close
 from migrations_app.services.repairs import mapping_state
 from migrations_app.services.rows import counts_add
@@ -672,27 +673,31 @@ def _retire_mappings(rollback: Rollback, sobject: str, target_ids: list[str]) ->
     mappings = _pair_mappings(rollback, sobject, target_ids).filter(
         created_by_run=rollback.original
     )
-    for mapping in mappings:
-        mappings_retire_rolled_back(mapping=mapping, rollback=rollback.run, actor=None)
+    mappings_retire_rolled_back(
+        mappings=list(mappings), rollback=rollback.run, actor=None
+    )
 
 
 def mappings_retire_rolled_back(
-    *, mapping: RecordMapping, rollback: Run, actor: Actor
+    *, mappings: Sequence[RecordMapping], rollback: Run, actor: Actor
 ) -> None:
-    """Retire one mapping because a rollback undid the run that created it."""
-    event_record(
-        actor=actor or rollback.requested_by,
-        action="mapping_retired",
-        org=rollback.target_org,
-        run=rollback,
-        details={
-            "mapping_id": mapping.pk,
-            "reason": f"rollback {rollback.pk} of run {rollback.rollback_of_id}",
-        },
-        before=mapping_state(mapping),
-        after={},
+    """Retire mappings because a rollback undid the run that created them: one event
+    each, then the rows, in two statements for a whole chunk rather than two per
+    mapping (the caller's transaction holds them together)."""
+    reason = f"rollback {rollback.pk} of run {rollback.rollback_of_id}"
+    AuditEvent.objects.bulk_create(
+        event_build(
+            actor=actor or rollback.requested_by,
+            action="mapping_retired",
+            org=rollback.target_org,
+            run=rollback,
+            details={"mapping_id": mapping.pk, "reason": reason},
+            before=mapping_state(mapping),
+            after={},
+        )
+        for mapping in mappings
     )
-    mapping.delete()
+    RecordMapping.objects.filter(pk__in=[mapping.pk for mapping in mappings]).delete()
 
 
 def _forget_hashes(rollback: Rollback, sobject: str, target_ids: list[str]) -> None:

@@ -26,7 +26,11 @@ from migrations_app.models import (
     WriteJournal,
 )
 from migrations_app.services.errors import MigrationError
-from migrations_app.services.rollback import rollback_create, rollback_result
+from migrations_app.services.rollback import (
+    mappings_retire_rolled_back,
+    rollback_create,
+    rollback_result,
+)
 from migrations_app.services.runs import run_execute
 from tests.integration.conftest import OrgPair, make_template
 
@@ -334,3 +338,43 @@ def test_updates_sent_in_one_bulk_job_are_restored_in_calls_of_200(
     assert result["status"] == Run.Status.SUCCEEDED, result
     assert result["totals"]["restored"] == 450
     assert snapshot(orgs) == before
+
+
+def test_retiring_a_chunk_of_mappings_takes_a_few_statements_not_two_each(
+    org_pair: tuple[Org, Org], django_assert_max_num_queries: Any
+) -> None:
+    source, target = org_pair
+    runs = [
+        Run.objects.create(
+            template_snapshot={"name": "t", "objects": []},
+            source_org=source,
+            target_org=target,
+            strategy="veid",
+            status=Run.Status.SUCCEEDED,
+        )
+        for _ in range(2)
+    ]
+    original, undo = runs
+    undo.rollback_of = original
+    mappings = RecordMapping.objects.bulk_create(
+        RecordMapping(
+            source_org=source,
+            target_org=target,
+            sobject="Contact",
+            source_id=f"003A{i:014d}",
+            target_id=f"003B{i:014d}",
+            created_by_run=original,
+        )
+        for i in range(200)
+    )
+
+    with django_assert_max_num_queries(3):
+        mappings_retire_rolled_back(mappings=mappings, rollback=undo, actor=None)
+
+    assert not RecordMapping.objects.exists()
+    events = AuditEvent.objects.filter(action="mapping_retired", run=undo)
+    assert events.count() == 200
+    event = events.get(details__mapping_id=mappings[7].pk)
+    assert event.details["reason"] == f"rollback {undo.pk} of run {original.pk}"
+    assert event.details["before"]["target_id"] == "003B00000000000007"
+    assert event.details["org_name"] == target.name
