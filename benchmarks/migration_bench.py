@@ -62,6 +62,7 @@ import tracemalloc
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -110,6 +111,7 @@ AGAIN, AGAIN_1, AGAIN_10 = (
 MATCH = "veid_match first, half in target"
 LATENCY_BASELINE = "baseline, 100 ms latency"
 LATENCY_FIRST = "veid first, 100 ms latency"
+LATENCY_VARYING = "veid first, 100 ms latency varying"
 HOUR = 3600
 BULK, BULK_SMALL = "bulk first (Bulk API 2.0)", "bulk first, smaller source"
 GROWTH_PAIRS = {"rest": (FIRST_SMALL, FIRST), "bulk": (BULK_SMALL, BULK)}
@@ -159,9 +161,10 @@ def cmd_change_contacts(emu: Emulator, org: str, every: int, title: str) -> int:
     return len(ids)
 
 
-def cmd_set_latency(emu: Emulator, milliseconds: int) -> None:
+def cmd_set_latency(emu: Emulator, milliseconds: int, varies: bool = False) -> None:
     for name in ("source", "target"):
-        emu.org(name).faults.update(latency_ms=milliseconds)
+        faults = {"latency_ms": milliseconds, "latency_varies": varies}
+        emu.org(name).faults.update(**faults, **({"seed": 12} if varies else {}))
 
 
 def cmd_advance_clock(emu: Emulator, seconds: float) -> str:
@@ -755,11 +758,13 @@ def _median(values: list[float]) -> float | None:
 
 def latency_scenarios(bench: Bench, milliseconds: int) -> list[Figures]:
     """The raw baseline and a first veid run with every call of both orgs answered
-    ``milliseconds`` late (a real Salesforce round trip), timed once, untraced."""
+    ``milliseconds`` late (a real Salesforce round trip), timed once, untraced; then
+    the run again with latencies of that mean, drawn at random for each call (some
+    calls of a real org take several times as long as others)."""
 
-    def empty_slow_target() -> None:
+    def empty_slow_target(*, varies: bool = False) -> None:
         bench.empty_target()  # clears the target's faults: set the latency again
-        bench.emulator.call("set_latency", milliseconds=milliseconds)
+        bench.emulator.call("set_latency", milliseconds=milliseconds, varies=varies)
 
     try:
         floor = baseline(bench.emulator, latency_ms=milliseconds)
@@ -772,9 +777,17 @@ def latency_scenarios(bench: Bench, milliseconds: int) -> list[Figures]:
             prepare=empty_slow_target,
             expected={"inserted": bench.records},
         )
+        varying = bench.run(
+            LATENCY_VARYING,
+            "veid",
+            full=True,
+            trace=False,
+            prepare=partial(empty_slow_target, varies=True),
+            expected={"inserted": bench.records},
+        )
     finally:
         bench.emulator.call("set_latency", milliseconds=0)
-    return [floor, run]
+    return [floor, run, varying]
 
 
 def first_runs(bench: Bench, *, bulk: bool = False) -> list[Figures]:
@@ -871,6 +884,12 @@ def summary(results: list[Figures]) -> dict[str, Any]:
         "first_veid_vs_floor_with_rows": (
             _ratio(by_name[FIRST].rate, by_name[FLOOR_WITH_ROWS].rate)
             if FIRST in by_name and FLOOR_WITH_ROWS in by_name
+            else None
+        ),
+        # Against the baseline at the same latency, fixed: the mean is the same.
+        "first_veid_with_varying_latency_vs_baseline": (
+            _ratio(by_name[LATENCY_VARYING].rate, by_name[LATENCY_BASELINE].rate)
+            if LATENCY_VARYING in by_name and LATENCY_BASELINE in by_name
             else None
         ),
         "first_veid_cpu_seconds": by_name[FIRST].cpu_seconds

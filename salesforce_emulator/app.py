@@ -86,8 +86,9 @@ class App:
         if org is None:
             return Response.json(INVALID_SESSION, 401)
         faults = org.faults
-        if faults.latency_ms:
-            time.sleep(faults.latency_ms / 1000.0)
+        latency = faults.draw_latency()
+        if latency:
+            time.sleep(latency)
         failure = faults.draw_failure()
         if failure == "drop":
             return Response.dropped()

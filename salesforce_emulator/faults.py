@@ -4,6 +4,9 @@ Settable at start (``Emulator(faults={...})``), from Python (``org.faults.update
 or over HTTP (``POST /__emulator__/orgs/<name>/faults`` with the same keys as JSON):
 
 ``latency_ms``         sleep this long before answering each data API call
+``latency_varies``     true: each call's sleep is drawn at random around ``latency_ms``
+                       (exponential, that mean): some calls are much slower than
+                       others, as a real org's are; false (default) = exactly it
 ``failure_rate``       share (0..1) of data API calls that fail transiently
 ``failure_kinds``      which transient failures to draw from: "503", "drop" (close the
                        connection without answering); default both
@@ -89,6 +92,8 @@ class Faults:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.latency_ms = 0
+        self.latency_varies = False
+        self._latency_rng = random.Random()
         self.failure_rate = 0.0
         self.failure_kinds: tuple[str, ...] = FAILURE_KINDS
         self.seed: int | None = None
@@ -122,6 +127,7 @@ class Faults:
         """Back to no faults, default allowance and token lifetime."""
         self.update(
             latency_ms=0,
+            latency_varies=False,
             failure_rate=0.0,
             failure_kinds=list(FAILURE_KINDS),
             seed=None,
@@ -137,6 +143,18 @@ class Faults:
 
     def _set_latency_ms(self, value: Any) -> None:
         self.latency_ms = max(0, int(value))
+
+    def _set_latency_varies(self, value: Any) -> None:
+        self.latency_varies = bool(value)
+
+    def draw_latency(self) -> float:
+        """Seconds to sleep before answering the next data call."""
+        if not self.latency_ms:
+            return 0.0
+        if not self.latency_varies:
+            return self.latency_ms / 1000.0
+        with self._lock:
+            return self._latency_rng.expovariate(1000.0 / self.latency_ms)
 
     def _set_failure_rate(self, value: Any) -> None:
         rate = float(value)
@@ -155,6 +173,7 @@ class Faults:
     def _set_seed(self, value: Any) -> None:
         self.seed = None if value is None else int(value)
         self._rng = random.Random(self.seed)
+        self._latency_rng = random.Random(self.seed)
 
     def _set_validation_rules(self, value: Iterable[Any]) -> None:
         self.validation_rules = tuple(ValidationRule.from_spec(v) for v in value)
@@ -226,6 +245,7 @@ class Faults:
     def as_dict(self) -> dict[str, Any]:
         return {
             "latency_ms": self.latency_ms,
+            "latency_varies": self.latency_varies,
             "failure_rate": self.failure_rate,
             "failure_kinds": list(self.failure_kinds),
             "seed": self.seed,

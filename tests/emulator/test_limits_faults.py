@@ -66,6 +66,20 @@ def test_latency(sf: Any, org: Org) -> None:
     assert time.perf_counter() - started >= 0.12
 
 
+def test_varying_latency_keeps_its_mean_and_repeats_with_its_seed(org: Org) -> None:
+    org.faults.update(latency_ms=100, latency_varies=True, seed=3)
+    drawn = [org.faults.draw_latency() for _ in range(2_000)]
+    org.faults.update(seed=3)
+
+    assert [org.faults.draw_latency() for _ in range(2_000)] == drawn
+    assert 0.09 < sum(drawn) / len(drawn) < 0.11
+    # Some calls are far slower than the mean, most are faster.
+    assert max(drawn) > 0.3
+    assert sum(1 for seconds in drawn if seconds < 0.1) > 1_000
+    org.faults.update(latency_varies=False)
+    assert org.faults.draw_latency() == 0.1
+
+
 def _outcomes(sf: Any, calls: int) -> list[str]:
     outcomes = []
     for _ in range(calls):
