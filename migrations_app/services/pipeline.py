@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -117,8 +117,20 @@ class WritePipeline:
             return
         if not self.in_flight:
             self._fill()
+        self._await_oldest()
         self._record_oldest()
         self._fill()
+
+    def _await_oldest(self) -> None:
+        """Wait for the oldest call's answer, and meanwhile send waiting calls in
+        the places of later calls as they are answered: a slow call does not hold
+        the others up, though answers are still recorded in the order sent."""
+        while self.in_flight and not self.in_flight[0].answer.done():
+            wait(
+                [sent.answer for sent in self.in_flight if not sent.answer.done()],
+                return_when=FIRST_COMPLETED,
+            )
+            self._fill()
 
     def _closable(self) -> bool:
         last, _ = self.closers[0]
@@ -127,10 +139,21 @@ class WritePipeline:
 
     def _fill(self, *, leave: int = 0) -> None:
         """Send waiting calls while fewer than ``workers`` are in flight, leaving
-        ``leave`` places free (for records about to be sent again)."""
+        ``leave`` places free (for records about to be sent again).
+
+        An answered call waiting to be recorded holds no place: the org is sent
+        ``workers`` calls at most at once, and this thread holds the answers of
+        up to as many more (their records stay in memory until recorded).
+        """
         starting: list[tuple[int, Call]] = []
         free = self.workers - leave
-        while self.waiting and len(self.in_flight) + len(starting) < free:
+        busy = sum(1 for sent in self.in_flight if not sent.answer.done())
+        held = len(self.in_flight)
+        while (
+            self.waiting
+            and busy + len(starting) < free
+            and held + len(starting) < 2 * self.workers
+        ):
             self.sent += 1
             starting.append((self.sent, self.waiting.popleft()))
         self.in_flight.extend(self._start(starting))

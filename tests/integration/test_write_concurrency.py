@@ -142,6 +142,50 @@ def test_answers_that_arrive_together_are_recorded_in_one_transaction(
     assert RecordMapping.objects.count() == 800
 
 
+def test_a_slow_call_does_not_hold_up_the_calls_after_it(
+    orgs: OrgPair, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two places: the first call is answered only once three calls after it are.
+    They take its neighbour's place in turn; their answers wait, unrecorded, for
+    the first one's (answers are recorded in the order sent)."""
+    settings.WRITE_CONCURRENCY = 2
+    seed(orgs, 1_000)  # 5 calls of 200
+    template = make_template("Contacts", CONTACTS)
+    others_answered = threading.Semaphore(0)
+    create = SalesforceClient.create
+    calls = itertools.count()
+    in_flight = InFlight()
+
+    def first_answered_last(self: SalesforceClient, *args: Any, **kwargs: Any) -> Any:
+        first = next(calls) == 0
+        answer = create(self, *args, **kwargs)
+        if first:
+            for _ in range(3):
+                assert others_answered.acquire(timeout=10)
+        else:
+            others_answered.release()
+        return answer
+
+    recorded: list[int] = []
+    mappings_insert = rows.mappings_insert
+
+    def recording(run: Run, rows_: Any) -> None:
+        recorded.append(len(rows_))
+        mappings_insert(run, rows_)
+
+    monkeypatch.setattr(SalesforceClient, "create", in_flight.wrap(first_answered_last))
+    monkeypatch.setattr(rows, "mappings_insert", recording)
+    result = orgs.migrate(template, "veid")
+
+    assert result["status"] == Run.Status.SUCCEEDED, result
+    assert result["totals"]["inserted"] == 1_000
+    assert in_flight.most == 2
+    # Four calls held at most (two per place): the fifth goes once they are recorded.
+    assert [size for size in recorded if size] == [800, 200]
+    assert_each_contact_once(orgs, 1_000)
+    assert not WriteJournal.objects.exclude(state=WriteJournal.State.DONE).exists()
+
+
 def test_the_next_call_goes_out_before_an_answer_is_recorded(
     orgs: OrgPair, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
