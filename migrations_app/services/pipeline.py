@@ -141,13 +141,14 @@ class WritePipeline:
         """Send waiting calls while fewer than ``workers`` are in flight, leaving
         ``leave`` places free (for records about to be sent again).
 
-        An answered call waiting to be recorded holds no place: the org is sent
-        ``workers`` calls at most at once, and this thread holds the answers of
-        up to as many more (their records stay in memory until recorded).
+        An answered Collections call waiting to be recorded holds no place: the
+        org is sent ``workers`` calls at most at once, and this thread holds the
+        answers of up to as many more. A Bulk API job keeps its place until it is
+        recorded, so that no more than ``workers`` jobs' records are held at once.
         """
         starting: list[tuple[int, Call]] = []
         free = self.workers - leave
-        busy = sum(1 for sent in self.in_flight if not sent.answer.done())
+        busy = sum(1 for sent in self.in_flight if _holds_place(sent))
         held = len(self.in_flight)
         while (
             self.waiting
@@ -273,6 +274,10 @@ class WritePipeline:
             return
         missing = writes.settle_in_place(context, plan, sent.entry, call.writes, lost)
         _write_one_by_one(context, plan, Call("insert", missing))
+
+
+def _holds_place(sent: Sent) -> bool:
+    return not sent.answer.done() or len(sent.call.writes) > COLLECTION_SIZE
 
 
 def _run_job(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -305,6 +306,40 @@ def test_bulk_jobs_are_in_flight_together_each_journaled_with_its_job(
     assert len(entries) == 4
     assert all(e.bulk_job_id and e.state == WriteJournal.State.DONE for e in entries)
     assert_each_contact_once(orgs, 1_200)
+
+
+def test_an_answered_bulk_job_keeps_its_place_until_it_is_recorded(
+    orgs: OrgPair, small_bulk_jobs: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Unlike a Collections call's (above), so that no more than two jobs' records
+    are held at once: while the first job is awaited, no third one starts."""
+    small_bulk_jobs.WRITE_CONCURRENCY = 2
+    seed(orgs, 1_500)  # 5 jobs of 300
+    template = make_template("Contacts", CONTACTS)
+    second_answered = threading.Semaphore(0)
+    run_job = SalesforceClient.bulk_run_job
+    calls = itertools.count()
+    started_when_first_answered: list[int] = []
+
+    def first_answered_after_second(
+        self: SalesforceClient, *args: Any, **kwargs: Any
+    ) -> Any:
+        number = next(calls)
+        answer = run_job(self, *args, **kwargs)
+        if number == 0:
+            assert second_answered.acquire(timeout=10)
+            time.sleep(0.5)  # time enough for a third job, were a place free
+            started_when_first_answered.append(next(calls))
+        elif number == 1:
+            second_answered.release()
+        return answer
+
+    monkeypatch.setattr(SalesforceClient, "bulk_run_job", first_answered_after_second)
+    result = orgs.migrate(template, "veid")
+
+    assert result["totals"]["inserted"] == 1_500, result
+    assert started_when_first_answered == [2]
+    assert_each_contact_once(orgs, 1_500)
 
 
 def test_a_lost_answer_among_bulk_jobs_in_flight_is_reconciled_without_duplicates(
