@@ -325,7 +325,7 @@ FIELD_VALUES = st.one_of(
     st.booleans(),
     st.integers(),
     st.floats(),
-    st.text(max_size=300),
+    st.text(max_size=60),
 )
 RECORD_VALUES = st.dictionaries(
     st.sampled_from(["Name", "Description", "Title", "Amount__c", "Closed__c"]),
@@ -334,8 +334,8 @@ RECORD_VALUES = st.dictionaries(
 
 
 @given(
-    st.lists(RECORD_VALUES, max_size=60),
-    st.integers(min_value=200, max_value=5_000),
+    st.lists(RECORD_VALUES, max_size=30),
+    st.integers(min_value=100, max_value=2_000),
     st.booleans(),
 )
 def test_no_upload_cut_for_its_limit_is_over_it(
@@ -347,7 +347,7 @@ def test_no_upload_cut_for_its_limit_is_over_it(
         for i, v in enumerate(values)
     ]
 
-    calls = cut_for_upload([writes[:25], writes[25:]], max_bytes)
+    calls = cut_for_upload([writes[:12], writes[12:]], max_bytes)
 
     assert [w for call in calls for w in call] == writes
     # Unicode, quotes and line breaks included; only a lone write may be larger.

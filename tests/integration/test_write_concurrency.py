@@ -101,6 +101,39 @@ def test_insert_calls_are_in_flight_together_and_each_record_is_written_once(
     assert RecordMapping.objects.count() == 2_450
 
 
+def first_answered_after(others: int) -> Callable[..., Any]:
+    """``SalesforceClient.create`` whose first call is answered only once ``others``
+    calls after it are."""
+    others_answered = threading.Semaphore(0)
+    create = SalesforceClient.create
+    calls = itertools.count()
+
+    def first_answered_later(self: SalesforceClient, *args: Any, **kwargs: Any) -> Any:
+        first = next(calls) == 0
+        answer = create(self, *args, **kwargs)
+        if first:
+            for _ in range(others):
+                assert others_answered.acquire(timeout=10)
+        else:
+            others_answered.release()
+        return answer
+
+    return first_answered_later
+
+
+def recorded_mapping_rows(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The number of mapping rows of each recording transaction, as they come."""
+    recorded: list[int] = []
+    mappings_insert = rows.mappings_insert
+
+    def recording(run: Run, rows_: Any) -> None:
+        recorded.append(len(rows_))
+        mappings_insert(run, rows_)
+
+    monkeypatch.setattr(rows, "mappings_insert", recording)
+    return recorded
+
+
 def test_answers_that_arrive_together_are_recorded_in_one_transaction(
     orgs: OrgPair, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -109,29 +142,9 @@ def test_answers_that_arrive_together_are_recorded_in_one_transaction(
     settings.WRITE_CONCURRENCY = 4
     seed(orgs, 800)  # 4 calls of 200
     template = make_template("Contacts", CONTACTS)
-    others_answered = threading.Semaphore(0)
-    create = SalesforceClient.create
-    calls = itertools.count()
+    monkeypatch.setattr(SalesforceClient, "create", first_answered_after(3))
+    recorded = recorded_mapping_rows(monkeypatch)
 
-    def first_answered_last(self: SalesforceClient, *args: Any, **kwargs: Any) -> Any:
-        first = next(calls) == 0
-        answer = create(self, *args, **kwargs)
-        if first:
-            for _ in range(3):
-                assert others_answered.acquire(timeout=30)
-        else:
-            others_answered.release()
-        return answer
-
-    recorded: list[int] = []
-    mappings_insert = rows.mappings_insert
-
-    def recording(run: Run, rows_: Any) -> None:
-        recorded.append(len(rows_))
-        mappings_insert(run, rows_)
-
-    monkeypatch.setattr(SalesforceClient, "create", first_answered_last)
-    monkeypatch.setattr(rows, "mappings_insert", recording)
     result = orgs.migrate(template, "veid")
 
     assert result["status"] == Run.Status.SUCCEEDED, result
@@ -152,30 +165,12 @@ def test_a_slow_call_does_not_hold_up_the_calls_after_it(
     settings.WRITE_CONCURRENCY = 2
     seed(orgs, 1_000)  # 5 calls of 200
     template = make_template("Contacts", CONTACTS)
-    others_answered = threading.Semaphore(0)
-    create = SalesforceClient.create
-    calls = itertools.count()
     in_flight = InFlight()
+    monkeypatch.setattr(
+        SalesforceClient, "create", in_flight.wrap(first_answered_after(3))
+    )
+    recorded = recorded_mapping_rows(monkeypatch)
 
-    def first_answered_last(self: SalesforceClient, *args: Any, **kwargs: Any) -> Any:
-        first = next(calls) == 0
-        answer = create(self, *args, **kwargs)
-        if first:
-            for _ in range(3):
-                assert others_answered.acquire(timeout=10)
-        else:
-            others_answered.release()
-        return answer
-
-    recorded: list[int] = []
-    mappings_insert = rows.mappings_insert
-
-    def recording(run: Run, rows_: Any) -> None:
-        recorded.append(len(rows_))
-        mappings_insert(run, rows_)
-
-    monkeypatch.setattr(SalesforceClient, "create", in_flight.wrap(first_answered_last))
-    monkeypatch.setattr(rows, "mappings_insert", recording)
     result = orgs.migrate(template, "veid")
 
     assert result["status"] == Run.Status.SUCCEEDED, result
