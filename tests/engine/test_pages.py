@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from migrations_app.engine.incremental import (
@@ -333,6 +333,9 @@ RECORD_VALUES = st.dictionaries(
 )
 
 
+# The first text drawn in a fresh environment builds Hypothesis' Unicode tables,
+# about a second, which its "too slow" check would charge to this test.
+@settings(suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.lists(RECORD_VALUES, max_size=30),
     st.integers(min_value=100, max_value=2_000),
