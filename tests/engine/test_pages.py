@@ -346,7 +346,7 @@ def test_no_upload_cut_for_its_limit_is_over_it(
 ) -> None:
     action = Action.UPDATE if update else Action.INSERT
     writes = [
-        Write(f"003{i:015d}", Decision(action, target_id=f"003{i:015d}T"[:18]), v)
+        Write(f"003A{i:014d}", Decision(action, target_id=f"003B{i:014d}"), v)
         for i, v in enumerate(values)
     ]
 
