@@ -162,9 +162,11 @@ def cmd_change_contacts(emu: Emulator, org: str, every: int, title: str) -> int:
 
 
 def cmd_set_latency(emu: Emulator, milliseconds: int, varies: bool = False) -> None:
+    faults: dict[str, Any] = {"latency_ms": milliseconds, "latency_varies": varies}
+    if varies:
+        faults["seed"] = 12  # the same latencies in every invocation
     for name in ("source", "target"):
-        faults = {"latency_ms": milliseconds, "latency_varies": varies}
-        emu.org(name).faults.update(**faults, **({"seed": 12} if varies else {}))
+        emu.org(name).faults.update(**faults)
 
 
 def cmd_advance_clock(emu: Emulator, seconds: float) -> str:

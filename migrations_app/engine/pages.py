@@ -303,6 +303,12 @@ def calls_by_parent(
     return calls
 
 
+def sent_as_bulk_job(records: int) -> bool:
+    """Whether a call of this many records goes as a Bulk API job: it does not fit
+    one sObject Collections call."""
+    return records > COLLECTION_SIZE
+
+
 def write_calls(
     plan: ObjectPlan, writes: Sequence[Write], size: int, *, max_upload_bytes: int
 ) -> list[list[Write]]:
@@ -310,7 +316,7 @@ def write_calls(
     children together. Calls larger than an sObject Collections call go as Bulk API
     jobs, cut further so that each one's upload stays within ``max_upload_bytes``."""
     calls = calls_by_parent(plan, writes, size)
-    if size <= COLLECTION_SIZE:
+    if not sent_as_bulk_job(size):
         return calls
     return cut_for_upload(calls, max_upload_bytes)
 

@@ -14,7 +14,7 @@ from typing import Any
 from django.conf import settings
 
 from migrations_app.engine import pages
-from migrations_app.engine.pages import COLLECTION_SIZE, PageDecision, Write
+from migrations_app.engine.pages import PageDecision, Write
 from migrations_app.engine.planning import ObjectPlan
 from migrations_app.engine.strategy import Strategy
 from migrations_app.salesforce import client
@@ -195,7 +195,7 @@ class WritePipeline:
         job, opened here so that its id is journaled from this thread, then
         uploaded, waited for and read on the pool."""
         target = self.context.target
-        if count <= COLLECTION_SIZE:
+        if not pages.sent_as_bulk_job(count):
             return writes.collection_writer(target, operation)
         try:
             job_id = target.bulk_create_job(self.plan.sobject, operation)
@@ -277,7 +277,7 @@ class WritePipeline:
 
 
 def _holds_place(sent: Sent) -> bool:
-    return not sent.answer.done() or len(sent.call.writes) > COLLECTION_SIZE
+    return not sent.answer.done() or pages.sent_as_bulk_job(len(sent.call.writes))
 
 
 def _run_job(

@@ -18,7 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from migrations_app.engine import pages, soql
-from migrations_app.engine.pages import COLLECTION_SIZE, IssueData, Write
+from migrations_app.engine.pages import IssueData, Write
 from migrations_app.engine.planning import ObjectPlan
 from migrations_app.models import (
     IssueKind,
@@ -290,7 +290,7 @@ def writer_for(
     context: RunContext, operation: str, count: int, entry: journal.Entry | None
 ) -> Writer:
     """sObject Collections for a call's worth of records, Bulk API 2.0 above that."""
-    if count <= COLLECTION_SIZE:
+    if not pages.sent_as_bulk_job(count):
         return collection_writer(context.target, operation)
 
     def bulk(sobject: str, records: Sequence[dict[str, Any]]) -> list[SaveResult]:
