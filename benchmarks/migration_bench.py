@@ -755,6 +755,8 @@ def alternated_pairs(bench: Bench, count: int) -> dict[str, Any]:
     2-core machine, a median of pairs much less."""
     ratios: list[float] = []
     cpu_limits: list[float | None] = []
+    # Each pair's seconds and CPU seconds by process: which side a swing came from.
+    timings: list[dict[str, Any]] = []
     for _ in range(count):
         floor = baseline(bench.emulator)
         run = bench.run(
@@ -768,12 +770,19 @@ def alternated_pairs(bench: Bench, count: int) -> dict[str, Any]:
             raise RuntimeError(f"a paired first run did not insert them all: {run}")
         ratios.append(round(floor.seconds / run.seconds, 3))
         cpu_limits.append(cpu_limit(floor, run))
+        timings.append(
+            {
+                side: {"seconds": round(f.seconds, 3), "cpu_seconds": f.cpu_seconds}
+                for side, f in (("baseline", floor), ("first_veid", run))
+            }
+        )
     return {
         "pairs": count,
         "ratios": ratios,
         "median": _median(ratios),
         "cpu_limits": cpu_limits,
         "cpu_limit_median": _median([limit for limit in cpu_limits if limit]),
+        "timings": timings,
     }
 
 
