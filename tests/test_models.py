@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
 import pytest
 from django.core.exceptions import FieldDoesNotExist
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import ProtectedError
 
 from migrations_app.engine.pages import Write
@@ -140,7 +141,7 @@ def test_credentials_are_encrypted_at_rest(org_pair: tuple[Org, Org]) -> None:
 
 
 # -- rows written without model objects (services/rows.py): COPY on PostgreSQL, one
-# statement over a JSON array on SQLite; the table's checks hold all the same.
+# statement of bound rows on SQLite; the table's checks hold all the same.
 
 
 def test_fast_mapping_rows_are_inserted_with_the_row_defaults(
@@ -222,6 +223,37 @@ def test_result_rows_keep_their_order_and_text(org_pair: tuple[Org, Org]) -> Non
     written.append(("Account", SOURCE_ID, TARGET_ID, "updated"))
 
     rows.results_insert(run, written)
+
+    assert (
+        list(
+            RecordResult.objects.filter(run=run)
+            .order_by("pk")
+            .values_list("sobject", "source_id", "target_id", "action")
+        )
+        == written
+    )
+
+
+def test_more_rows_than_one_statement_binds_all_go_in_order(
+    org_pair: tuple[Org, Org],
+) -> None:
+    """SQLite binds a limited number of values per statement (PostgreSQL takes the
+    rows through COPY): with a limit of 9, a statement holds 2 rows of 4."""
+    if connection.vendor != "sqlite":
+        pytest.skip("a limit of SQLite statements")
+    source, target = org_pair
+    run = make_run(source, target, Run.Status.RUNNING)
+    written = [
+        ("Contact", f"0030A{i:010d}AAA", f"0030B{i:010d}AAA", "inserted")
+        for i in range(5)
+    ]
+    connection.ensure_connection()
+    limit = sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER
+    previous = connection.connection.setlimit(limit, 9)
+    try:
+        rows.results_insert(run, written)
+    finally:
+        connection.connection.setlimit(limit, previous)
 
     assert (
         list(

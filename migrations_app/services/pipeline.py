@@ -176,9 +176,10 @@ class WritePipeline:
         started = []
         for sequence, call in calls:
             entry = None
+            records: list[dict[str, Any]]
             if call.operation == "insert":
                 entry = next(entries)
-                records = [w.values for w in call.writes]
+                records = writes.insert_payload(call.writes)
             else:
                 records = writes.update_payload(call.writes)
                 if not again:

@@ -4,12 +4,14 @@ closed journal entries.
 A first run records one mapping row and one result row per record. Building a model
 object per row and letting ``bulk_create`` compile its SQL costs more than the network
 calls themselves, so these rows go in from plain tuples: ``COPY`` on PostgreSQL
-(psycopg 3), and on SQLite one statement reading the rows from a JSON array
-(``json_each``). Not ``executemany``: Python's sqlite3 releases the interpreter lock
-around every row, and while the pipeline's threads parse answers each row then waits
-for the lock to come back (up to 5 ms); one statement waits once and writes its rows
-with the lock free. Columns a caller does not give take their model default, prepared
-once per batch. Callers are inside the batch's closing transaction.
+(psycopg 3), and on SQLite one statement of bound rows (``VALUES``). Not
+``executemany``: Python's sqlite3 releases the interpreter lock around every row,
+and while the pipeline's threads parse answers each row then waits for the lock to
+come back (up to 5 ms); one statement waits once and writes its rows with the lock
+free. Nor rows read from a JSON array (``json_each``), which cost a JSON encoding in
+Python and its parsing in SQLite. Columns a caller does not give take their model
+default, prepared once per batch. Callers are inside the batch's closing
+transaction.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any
 
 import psycopg
 from django.core.exceptions import FieldDoesNotExist
-from django.db import connection, models
+from django.db import DatabaseError, connection, models
 from django.utils import timezone
 
 from migrations_app.models import (
@@ -158,11 +160,12 @@ def journal_insert(
     """Save an in-doubt insert entry per list of entries (an ``EncodedList``, whose
     JSON text is saved as is), in order.
 
-    On PostgreSQL the text goes as a bound parameter, the rows in one round trip:
-    Django's cursor would quote it into the statement, doubling every quote of an
-    entry's tens of kilobytes in Python and making the server scan them again,
-    while the calls wait to be sent. Callers commit (one statement, or their own
-    transaction).
+    One plain statement per entry, its text a bound parameter: ``save()`` would
+    compile the same insert for every call. On PostgreSQL the rows go in one round
+    trip through psycopg's own cursor: Django's would quote the text into the
+    statement, doubling every quote of an entry's tens of kilobytes in Python and
+    making the server scan them again, while the calls wait to be sent. Callers
+    commit (one statement, or their own transaction).
     """
     now = timezone.now()
     journal = [
@@ -176,10 +179,6 @@ def journal_insert(
         )
         for entries in entry_lists
     ]
-    if connection.vendor != "postgresql":
-        for entry in journal:
-            entry.save(force_insert=True)
-        return journal
     fields = [f for f in WriteJournal._meta.concrete_fields if not f.primary_key]
     statement = (
         f"INSERT INTO {WriteJournal._meta.db_table} "
@@ -190,20 +189,41 @@ def journal_insert(
         [f.get_db_prep_save(getattr(entry, f.attname), connection) for f in fields]
         for entry in journal
     ]
+    if connection.vendor == "postgresql":
+        ids = _insert_returning_bound_on_server(statement, params)
+    else:
+        ids = []
+        with connection.cursor() as cursor:
+            for row in params:
+                cursor.execute(statement, row)
+                ids.append(_returned_id(cursor))
+    for entry, pk in zip(journal, ids, strict=True):
+        entry.pk = pk
+        entry._state.adding = False
+    return journal
+
+
+def _insert_returning_bound_on_server(
+    statement: str, params: list[list[Any]]
+) -> list[int]:
     connection.ensure_connection()
+    ids = []
     with (
         connection.wrap_database_errors,
         psycopg.Cursor(connection.connection) as cursor,  # binds on the server
     ):
         cursor.executemany(statement, params, returning=True)
-        for entry in journal:
-            returned = cursor.fetchone()
-            if returned is None:
-                raise psycopg.DatabaseError("a journal entry was saved without its id")
-            entry.pk = returned[0]
-            entry._state.adding = False
+        for _ in params:
+            ids.append(_returned_id(cursor))
             cursor.nextset()
-    return journal
+    return ids
+
+
+def _returned_id(cursor: Any) -> int:
+    returned = cursor.fetchone()
+    if returned is None:
+        raise DatabaseError("a journal entry was saved without its id")
+    return int(returned[0])
 
 
 # What a page needs of each mapping it finds.
@@ -259,25 +279,55 @@ def insert_rows(
     if not rows:
         return
     fixed = _fixed_values(model, constants, exclude=set(columns))
-    names = [*columns, *fixed]
-    fixed_values = tuple(fixed.values())
     table = model._meta.db_table
     with connection.cursor() as cursor, connection.wrap_database_errors:
         if connection.vendor == "postgresql":
-            raw = cursor.cursor
-            statement = f"COPY {table} ({', '.join(names)}) FROM STDIN"
-            with raw.copy(statement) as copy:
-                for row in rows:
-                    copy.write_row((*row, *fixed_values))
-            return
-        per_row = ", ".join(
-            f"json_extract(value, '$[{i}]')" for i in range(len(columns))
-        )
-        fixed_placeholders = "".join(", %s" for _ in fixed_values)
-        cursor.execute(
-            f"INSERT INTO {table} ({', '.join(names)}) "
-            f"SELECT {per_row}{fixed_placeholders} FROM json_each(%s)",
-            [*fixed_values, json.dumps(rows)],
+            _copy_rows(cursor.cursor, table, columns, rows, fixed)
+        else:
+            _insert_bound_rows(table, columns, rows, fixed)
+
+
+def _copy_rows(
+    raw: Any,
+    table: str,
+    columns: Sequence[str],
+    rows: list[Sequence[Any]],
+    fixed: Mapping[str, Any],
+) -> None:
+    """PostgreSQL: the rows through COPY, each completed with the shared values."""
+    fixed_values = tuple(fixed.values())
+    statement = f"COPY {table} ({', '.join([*columns, *fixed])}) FROM STDIN"
+    with raw.copy(statement) as copy:
+        for row in rows:
+            copy.write_row((*row, *fixed_values))
+
+
+def _insert_bound_rows(
+    table: str,
+    columns: Sequence[str],
+    rows: list[Sequence[Any]],
+    fixed: Mapping[str, Any],
+) -> None:
+    """SQLite: the rows as bound values, as many a statement as SQLite binds; the
+    shared values are bound once a statement, not once a row.
+
+    Through sqlite3 itself, with its own placeholders: Django's cursor rewrites every
+    ``%s`` of the statement with a regular expression, which for a batch's hundreds
+    of them costs more than SQLite spends binding them.
+    """
+    given = ", ".join(f"c{i}" for i in range(len(columns)))
+    row_placeholders = f"({', '.join('?' for _ in columns)})"
+    fixed_placeholders = "".join(", ?" for _ in fixed)
+    binds = (connection.features.max_query_params or 999) - len(fixed)
+    per_statement = max(1, binds // len(columns))
+    for start in range(0, len(rows), per_statement):
+        chunk = rows[start : start + per_statement]
+        connection.connection.execute(
+            f"WITH given({given}) AS "
+            f"(VALUES {', '.join(row_placeholders for _ in chunk)}) "
+            f"INSERT INTO {table} ({', '.join([*columns, *fixed])}) "
+            f"SELECT {given}{fixed_placeholders} FROM given",
+            [value for row in chunk for value in row] + list(fixed.values()),
         )
 
 

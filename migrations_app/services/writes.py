@@ -29,7 +29,12 @@ from migrations_app.models import (
     RecordMapping,
     RunObjectStat,
 )
-from migrations_app.salesforce.client import FieldError, SalesforceClient, SaveResult
+from migrations_app.salesforce.client import (
+    EncodedRecords,
+    FieldError,
+    SalesforceClient,
+    SaveResult,
+)
 from migrations_app.salesforce.errors import (
     RETRYABLE_CODES,
     SalesforceError,
@@ -103,7 +108,7 @@ def write_inserts(context: RunContext, plan: ObjectPlan, inserts: list[Write]) -
         entry = journal.journal_open(context.run, plan.sobject, inserts)
         writer = writer_for(context, "insert", len(inserts), entry)
         try:
-            saved = send(writer, plan, [w.values for w in inserts])
+            saved = send(writer, plan, insert_payload(inserts))
         except journal.WriteInDoubt as doubt:
             inserts = settle_in_place(context, plan, entry, inserts, doubt)
             continue
@@ -232,6 +237,12 @@ def replay_updates(context: RunContext, plan: ObjectPlan, updates: list[Write]) 
     """Send and record updates whose before-images are kept, until none is refused."""
     while updates:
         updates = send_and_record_updates(context, plan, updates)
+
+
+def insert_payload(inserts: list[Write]) -> EncodedRecords:
+    """The records of an insert call, each sent as the text it was hashed and
+    journaled from."""
+    return EncodedRecords([w.values for w in inserts], [w.canonical for w in inserts])
 
 
 def update_payload(updates: list[Write]) -> list[dict[str, Any]]:
