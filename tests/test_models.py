@@ -9,6 +9,7 @@ import pytest
 from django.core.exceptions import FieldDoesNotExist
 from django.db import IntegrityError, connection, transaction
 from django.db.models import ProtectedError
+from django.utils import timezone
 
 from migrations_app.engine.pages import Write
 from migrations_app.engine.strategy import Action, Decision
@@ -149,6 +150,7 @@ def test_fast_mapping_rows_are_inserted_with_the_row_defaults(
 ) -> None:
     source, target = org_pair
     run = make_run(source, target, Run.Status.RUNNING)
+    before = timezone.now()
     rows.mappings_insert(
         run,
         [
@@ -156,6 +158,7 @@ def test_fast_mapping_rows_are_inserted_with_the_row_defaults(
             ("Contact", OTHER_SOURCE_ID, OTHER_TARGET_ID, ""),
         ],
     )
+    after = timezone.now()
     first, second = RecordMapping.objects.order_by("source_id")
     assert (first.sobject, first.source_id, first.target_id, first.values_hash) == (
         "Account",
@@ -168,7 +171,9 @@ def test_fast_mapping_rows_are_inserted_with_the_row_defaults(
     assert first.status == MappingStatus.ACTIVE
     assert first.outdated_at is None
     assert first.drift_found_at is None
-    assert first.created_at is not None
+    # The shared date and time, written once as text, reads back as the same instant.
+    assert before <= first.created_at == first.updated_at <= after
+    assert second.created_at == first.created_at
 
 
 def test_fast_mapping_rows_keep_one_target_per_source_record(
