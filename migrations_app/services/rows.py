@@ -107,24 +107,30 @@ def mappings_rewritten(run: Run, hashes: Mapping[int, str]) -> None:
 def counts_add(run: Run, sobject: str, counts: Mapping[str, int]) -> None:
     """Add a batch's counts to the object's stats and to the run's totals.
 
-    Two plain statements: compiling the same two updates with ``F()`` expressions
-    costs the ORM twenty times what SQLite spends running them, once per batch.
+    Plain statements: compiling the same two updates with ``F()`` expressions costs
+    the ORM twenty times what SQLite spends running them, once per batch. On
+    PostgreSQL both go in one statement (the first as a data-modifying ``WITH``): one
+    round trip to the server instead of two, while the run waits.
     """
     added = {_counter_column(name): value for name, value in counts.items() if value}
     if not added:
         return
     increments = ", ".join(f"{column} = {column} + %s" for column in added)
     values = list(added.values())
+    object_update = (
+        f"UPDATE {RunObjectStat._meta.db_table} SET {increments} "
+        "WHERE run_id = %s AND sobject = %s"
+    )
+    run_update = f"UPDATE {Run._meta.db_table} SET {increments} WHERE id = %s"
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {RunObjectStat._meta.db_table} SET {increments} "
-            "WHERE run_id = %s AND sobject = %s",
-            [*values, run.pk, sobject],
-        )
-        cursor.execute(
-            f"UPDATE {Run._meta.db_table} SET {increments} WHERE id = %s",
-            [*values, run.pk],
-        )
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"WITH object_counts AS ({object_update}) {run_update}",
+                [*values, run.pk, sobject, *values, run.pk],
+            )
+            return
+        cursor.execute(object_update, [*values, run.pk, sobject])
+        cursor.execute(run_update, [*values, run.pk])
 
 
 def _counter_column(name: str) -> str:
