@@ -929,6 +929,7 @@ def _rolled_back_runs() -> Any:
     ).values("rollback_of")
 
 
+@transaction.atomic  # one commit for the three rows, not one each
 def _record_api_calls(context: RunContext) -> None:
     Run.objects.filter(pk=context.run.pk).update(
         source_api_calls=context.source.usage.calls,
