@@ -218,6 +218,14 @@ def test_rewritten_mappings_get_their_new_hash_and_writer(
     )
 
 
+def saved_results(run: Run) -> list[tuple[str, str, str, str]]:
+    return list(
+        RecordResult.objects.filter(run=run)
+        .order_by("pk")
+        .values_list("sobject", "source_id", "target_id", "action")
+    )
+
+
 def test_result_rows_keep_their_order_and_text(org_pair: tuple[Org, Org]) -> None:
     source, target = org_pair
     run = make_run(source, target, Run.Status.RUNNING)
@@ -229,14 +237,7 @@ def test_result_rows_keep_their_order_and_text(org_pair: tuple[Org, Org]) -> Non
 
     rows.results_insert(run, written)
 
-    assert (
-        list(
-            RecordResult.objects.filter(run=run)
-            .order_by("pk")
-            .values_list("sobject", "source_id", "target_id", "action")
-        )
-        == written
-    )
+    assert saved_results(run) == written
 
 
 def test_more_rows_than_one_statement_binds_all_go_in_order(
@@ -260,14 +261,7 @@ def test_more_rows_than_one_statement_binds_all_go_in_order(
     finally:
         connection.connection.setlimit(limit, previous)
 
-    assert (
-        list(
-            RecordResult.objects.filter(run=run)
-            .order_by("pk")
-            .values_list("sobject", "source_id", "target_id", "action")
-        )
-        == written
-    )
+    assert saved_results(run) == written
 
 
 def test_journal_entries_read_back_as_the_values_sent(

@@ -449,7 +449,9 @@ class SalesforceClient:
     ) -> list[SaveResult]:
         """Insert up to 200 records through sObject Collections (allOrNone false)."""
         if isinstance(records, EncodedRecords):
-            return self._collection_encoded("POST", records.body(sobject), len(records))
+            return self._collection_call(
+                "POST", len(records), data=records.body(sobject)
+            )
         body = [{"attributes": {"type": sobject}, **record} for record in records]
         return self._collection("POST", body)
 
@@ -604,22 +606,18 @@ class SalesforceClient:
     def _collection(
         self, method: str, records: list[dict[str, Any]]
     ) -> list[SaveResult]:
-        if len(records) > COLLECTION_SIZE:
-            raise ValueError(f"at most {COLLECTION_SIZE} records a call")
         payload = {"allOrNone": False, "records": records}
-        results = self._call(
-            lambda sf: sf.restful("composite/sobjects", method=method, json=payload)
-        )
-        return save_results(results)
+        return self._collection_call(method, len(records), json=payload)
 
-    def _collection_encoded(
-        self, method: str, body: bytes, count: int
+    def _collection_call(
+        self, method: str, count: int, **body: Any
     ) -> list[SaveResult]:
-        """A Collections call of ``count`` records whose JSON body is made already."""
+        """A Collections call of ``count`` records; ``body``: its ``json`` payload, or
+        its ``data`` when the JSON is made already."""
         if count > COLLECTION_SIZE:
             raise ValueError(f"at most {COLLECTION_SIZE} records a call")
         results = self._call(
-            lambda sf: sf.restful("composite/sobjects", method=method, data=body)
+            lambda sf: sf.restful("composite/sobjects", method=method, **body)
         )
         return save_results(results)
 

@@ -286,9 +286,10 @@ def insert_rows(
         return
     fixed = _fixed_values(model, constants, exclude=set(columns))
     table = model._meta.db_table
-    with connection.cursor() as cursor, connection.wrap_database_errors:
+    with connection.wrap_database_errors:
         if connection.vendor == "postgresql":
-            _copy_rows(cursor.cursor, table, columns, rows, fixed)
+            with connection.cursor() as cursor:
+                _copy_rows(cursor.cursor, table, columns, rows, fixed)
         else:
             _insert_bound_rows(table, columns, rows, fixed)
 
@@ -337,6 +338,7 @@ def _insert_bound_rows(
     given = ", ".join(f"c{i}" for i in range(len(columns)))
     row_placeholders = f"({', '.join('?' for _ in columns)})"
     fixed_placeholders = "".join(", ?" for _ in fixed)
+    connection.ensure_connection()
     binds = (connection.features.max_query_params or 999) - len(fixed)
     per_statement = max(1, binds // len(columns))
     for start in range(0, len(rows), per_statement):

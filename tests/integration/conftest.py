@@ -10,14 +10,19 @@ from typing import Any
 import pytest
 
 from migrations_app.models import Org, Run, Template
+from migrations_app.salesforce.auth import Token
+from migrations_app.salesforce.client import SalesforceClient
 from migrations_app.selectors import run_result
 from migrations_app.services.orgs import org_add
 from migrations_app.services.runs import run_create, run_execute
 from migrations_app.services.templates import template_import
 from salesforce_emulator import Emulator
+from salesforce_emulator import Org as EmulatedOrg
 from tests.integration.workers import stop_worker
 
 pytestmark = pytest.mark.integration
+
+CLIENT_API_VERSION = "59.0"
 
 
 @pytest.fixture(scope="session")
@@ -63,6 +68,27 @@ def register(emulator: Emulator, name: str) -> Org:
         client_id=info["client_id"],
         client_secret=info["client_secret"],
         ca_file=info["ca_file"],
+    )
+
+
+@pytest.fixture
+def target(emulator: Emulator) -> EmulatedOrg:
+    """The emulator's "target" org, emptied and without faults (modules may override)."""
+    org = emulator.org("target")
+    org.reset_data()
+    org.faults.reset()
+    return org
+
+
+def client_of(emulator: Emulator, **options: Any) -> SalesforceClient:
+    """The app's client for the emulator's "target" org, given its token directly."""
+    return SalesforceClient(
+        token=Token(
+            access_token=emulator.token("target"), instance_url=emulator.base_url
+        ),
+        api_version=CLIENT_API_VERSION,
+        ca_file=emulator.ca_file,
+        **options,
     )
 
 

@@ -24,30 +24,11 @@ from migrations_app.salesforce.auth import Token
 from migrations_app.salesforce.client import BulkCsv, SalesforceClient, _csv_lines
 from migrations_app.salesforce.errors import SalesforceError
 from salesforce_emulator import Emulator, Org
+from tests.integration.conftest import CLIENT_API_VERSION, client_of
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-API_VERSION = "59.0"
-
-
-@pytest.fixture
-def target(emulator: Emulator) -> Org:
-    org = emulator.org("target")
-    org.reset_data()
-    org.faults.reset()
-    return org
-
-
-def client_of(emulator: Emulator, **options: Any) -> SalesforceClient:
-    return SalesforceClient(
-        token=Token(
-            access_token=emulator.token("target"), instance_url=emulator.base_url
-        ),
-        api_version=API_VERSION,
-        ca_file=emulator.ca_file,
-        **options,
-    )
 
 
 def reference_csv(records: list[dict[str, Any]], *, update: bool = False) -> bytes:
@@ -318,7 +299,7 @@ def test_upload_memory_stays_far_below_the_size_of_the_csv(
 ) -> None:
     client = SalesforceClient(
         token=token_of(emulator_process),
-        api_version=API_VERSION,
+        api_version=CLIENT_API_VERSION,
         ca_file=emulator_process["ca_file"],
     )
     records = many_contacts(20_000)

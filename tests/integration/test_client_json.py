@@ -14,17 +14,9 @@ import pytest
 from migrations_app.engine.records import canonical_json
 from migrations_app.salesforce.client import EncodedRecords
 from salesforce_emulator import Emulator, Org
-from tests.integration.test_bulk_stream import client_of
+from tests.integration.conftest import client_of
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def target(emulator: Emulator) -> Org:
-    org = emulator.org("target")
-    org.reset_data()
-    org.faults.reset()
-    return org
 
 
 def test_query_yields_plain_dicts_without_attributes_at_any_depth(
