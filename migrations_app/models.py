@@ -591,9 +591,12 @@ class RecordMapping(TimestampedModel):
             ),
         ]
         indexes = [
+            # Only the mappings that need attention: a run writes active ones by the
+            # thousand, and lists of active mappings read the pair's unique index.
             models.Index(
                 fields=["source_org", "target_org", "sobject", "status"],
                 name="mapping_pair_object_status",
+                condition=~Q(status=MappingStatus.ACTIVE),
             ),
         ]
 
@@ -695,6 +698,26 @@ class EncodedListEncoder(json.JSONEncoder):
         return super().encode(o)
 
 
+class JSONTextField(models.JSONField):
+    """JSON kept as the text it was encoded to, on every database.
+
+    A journal entry's tens of kilobytes are written while the calls wait to be sent,
+    and read only to reconcile or roll back. As ``jsonb``, PostgreSQL would parse each
+    entry into its binary form on the way in; SQLite's JSONField checks each with
+    ``json_valid()``. Nothing queries inside the JSON, so it is stored as text.
+    """
+
+    def get_internal_type(self) -> str:
+        return "TextField"
+
+    def get_db_prep_value(
+        self, value: Any, connection: Any, prepared: bool = False
+    ) -> Any:
+        if not prepared:
+            value = self.get_prep_value(value)
+        return json.dumps(value, cls=self.encoder)
+
+
 class WriteJournal(TimestampedModel):
     """A batch of target writes in flight (DESIGN invariant 3).
 
@@ -712,7 +735,7 @@ class WriteJournal(TimestampedModel):
     sobject = models.CharField("sObject", max_length=100)
     operation = models.CharField(max_length=10, choices=Operation.choices)
     # [{"source_id": ..., "values": {field: value}}] for each record sent.
-    entries = models.JSONField(default=list, encoder=EncodedListEncoder)
+    entries = JSONTextField(default=list, encoder=EncodedListEncoder)
     bulk_job_id = models.CharField(max_length=SALESFORCE_ID_LENGTH, blank=True)
     state = models.CharField(
         max_length=20, choices=State.choices, default=State.IN_DOUBT

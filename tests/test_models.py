@@ -295,6 +295,66 @@ def test_journal_entries_read_back_as_the_values_sent(
     assert WriteJournal.objects.get(pk=opened[0].pk).entries == [{"a": "ü"}]
 
 
+def test_journal_entries_are_stored_as_the_text_sent(org_pair: tuple[Org, Org]) -> None:
+    """The database keeps an entry's text as it was put together: no database parses
+    it into a binary form (PostgreSQL's jsonb would, and rewrite it with spaces)."""
+    source, target = org_pair
+    run = make_run(source, target, Run.Status.RUNNING)
+    writes = [Write(SOURCE_ID, Decision(Action.INSERT), {"B": 'x "y"', "A": 1.5})]
+
+    [entry] = journal.journal_open_many(run, "Contact", [writes])
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT entries FROM {WriteJournal._meta.db_table} WHERE id = %s",
+            [entry.pk],
+        )
+        [stored] = cursor.fetchone()
+    assert stored == journal.journal_entries(writes).json_text
+    assert (
+        stored
+        == f'[{{"source_id":"{SOURCE_ID}","values":{{"A":1.5,"B":"x \\"y\\""}}}}]'
+    )
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="compression is PostgreSQL's"
+)
+def test_journal_entries_are_compressed_with_lz4_where_the_server_has_it() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT 'lz4' = ANY(enumvals) FROM pg_settings "
+            "WHERE name = 'default_toast_compression'"
+        )
+        [available] = cursor.fetchone()
+        cursor.execute(
+            "SELECT attcompression FROM pg_attribute "
+            "WHERE attrelid = %s::regclass AND attname = 'entries'",
+            [WriteJournal._meta.db_table],
+        )
+        [method] = cursor.fetchone()
+    assert method == ("l" if available else "")
+
+
+def test_only_mappings_that_need_attention_are_indexed_by_status() -> None:
+    """The status index leaves active mappings out, as a run writes them by the
+    thousand; the outdated ones are found through it."""
+    query = {
+        "postgresql": "SELECT indexdef FROM pg_indexes WHERE indexname = %s",
+        "sqlite": "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = %s",
+    }[connection.vendor]
+    with connection.cursor() as cursor:
+        cursor.execute(query, ["mapping_pair_object_status"])
+        [definition] = cursor.fetchone()
+    columns, _, condition = definition.partition(" WHERE ")
+    assert "status" in columns
+    assert condition.replace("::text", "").replace('"', "") == (
+        "(NOT ((status) = 'active'))"
+        if connection.vendor == "postgresql"
+        else "NOT (status = 'active')"
+    )
+
+
 def test_journal_entries_of_several_calls_are_saved_in_order_each_in_doubt(
     org_pair: tuple[Org, Org],
 ) -> None:
@@ -324,6 +384,108 @@ def test_journal_entries_of_several_calls_are_saved_in_order_each_in_doubt(
     assert not WriteJournal.objects.filter(state=WriteJournal.State.IN_DOUBT).exists()
 
 
+def contact_mappings(prefix: str) -> list[rows.MappingRow]:
+    return [
+        ("Contact", f"003{prefix}{i:014d}", f"003{prefix}{i + 50:014d}", f"hash{i}")
+        for i in range(3)
+    ]
+
+
+def shared_columns(run: Run) -> list[dict[str, Any]]:
+    """The columns of the run's mapping rows that every row of a batch shares."""
+    own = {"id", "source_id", "target_id", "values_hash", "created_at", "updated_at"}
+    return [
+        {k: v for k, v in row.items() if k not in own}
+        for row in RecordMapping.objects.filter(created_by_run=run).values()
+    ]
+
+
+def open_entries(run: Run, count: int) -> list[WriteJournal]:
+    return journal.journal_open_many(
+        run,
+        "Contact",
+        [[Write(SOURCE_ID, Decision(Action.INSERT), {"N": n})] for n in range(count)],
+    )
+
+
+def test_a_batch_is_saved_whole_with_the_rows_a_table_at_a_time_would_write(
+    org_pair: tuple[Org, Org],
+) -> None:
+    """A batch's mappings, results, counts, checkpoint and closed entries (one
+    statement on PostgreSQL) are the rows the per-table inserts write."""
+    source, target = org_pair
+    by_table = make_run(source, target, Run.Status.SUCCEEDED)
+    in_one = make_run(source, target, Run.Status.RUNNING)
+    RunObjectStat.objects.create(run=in_one, sobject="Contact", position=0)
+    rows.mappings_insert(by_table, contact_mappings("A"))
+    mappings = contact_mappings("B")
+    results = [
+        (s, source_id, target_id, "inserted") for s, source_id, target_id, _ in mappings
+    ]
+    entries = open_entries(in_one, 2)
+    checkpoint = {"level": 0, "after_id": "003B00000000000002"}
+
+    rows.batch_save(
+        in_one,
+        "Contact",
+        mappings=mappings,
+        results=results,
+        counts={"inserted": 3, "failed": 0},
+        done=[entry.pk for entry in entries],
+        checkpoint=checkpoint,
+    )
+
+    saved = RecordMapping.objects.filter(created_by_run=in_one).order_by("source_id")
+    assert [
+        (m.sobject, m.source_id, m.target_id, m.values_hash) for m in saved
+    ] == mappings
+    assert shared_columns(in_one) == [
+        {**row, "created_by_run_id": in_one.pk, "last_written_by_run_id": in_one.pk}
+        for row in shared_columns(by_table)
+    ]
+    assert {(m.created_at, m.updated_at) for m in saved} == {(saved[0].created_at,) * 2}
+    assert abs(saved[0].created_at - timezone.now()).total_seconds() < 60
+    assert saved_results(in_one) == results
+    stat = RunObjectStat.objects.get(run=in_one, sobject="Contact")
+    assert (stat.inserted, stat.failed, stat.checkpoint) == (3, 0, checkpoint)
+    in_one.refresh_from_db()
+    assert in_one.inserted == 3
+    assert set(
+        WriteJournal.objects.filter(run=in_one).values_list("state", flat=True)
+    ) == {WriteJournal.State.DONE}
+
+
+@pytest.mark.django_db(transaction=True)  # the batch's own transaction, no test's
+def test_a_batch_the_database_refuses_saves_nothing(
+    org_pair: tuple[Org, Org],
+) -> None:
+    """A result row the database refuses, written after the batch's mappings, undoes
+    them: no mapping, no count, no checkpoint, and the journal entry stays in doubt
+    to be reconciled."""
+    source, target = org_pair
+    run = make_run(source, target, Run.Status.RUNNING)
+    RunObjectStat.objects.create(run=run, sobject="Contact", position=0)
+    [entry] = open_entries(run, 1)
+
+    with pytest.raises(IntegrityError):
+        rows.batch_save(
+            run,
+            "Contact",
+            mappings=[("Contact", SOURCE_ID, TARGET_ID, "h")],
+            results=[("Contact", SOURCE_ID, TARGET_ID, "not an action")],
+            counts={"inserted": 1},
+            done=[entry.pk],
+            checkpoint={"level": 0, "after_id": SOURCE_ID},
+        )
+
+    assert not RecordMapping.objects.exists()
+    assert saved_results(run) == []
+    stat = RunObjectStat.objects.get(run=run, sobject="Contact")
+    assert (stat.inserted, stat.checkpoint) == (0, {})
+    entry.refresh_from_db()
+    assert entry.state == WriteJournal.State.IN_DOUBT
+
+
 def test_counts_are_added_to_the_object_and_to_the_run(
     org_pair: tuple[Org, Org],
 ) -> None:
@@ -335,6 +497,7 @@ def test_counts_are_added_to_the_object_and_to_the_run(
     rows.counts_add(run, "Contact", {"inserted": 3, "failed": 1, "updated": 0})
     rows.counts_add(run, "Contact", {"inserted": 2})
     rows.counts_add(run, "Account", {"updated": 4})
+    rows.counts_add(run, "Account", {"inserted": 0})  # nothing to add: no statement
 
     contact = RunObjectStat.objects.get(run=run, sobject="Contact")
     assert (contact.inserted, contact.failed, contact.updated) == (5, 1, 0)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +28,6 @@ from migrations_app.models import (
     RecordAction,
     RecordIssue,
     RecordMapping,
-    RunObjectStat,
 )
 from migrations_app.salesforce.client import (
     EncodedRecords,
@@ -480,9 +480,19 @@ def record(
     """Save the batch's mappings, results, issues and counters, and settle its journal
     entries; with a checkpoint, the page is done and a resumed run goes on after it."""
     run = context.run
-    with transaction.atomic():
-        rows.mappings_insert(run, result.mappings)
-        rows.results_insert(run, result.results)
+    # The rows, counts and journal are a transaction of their own (on PostgreSQL one
+    # statement, one round trip): only a batch with more to save needs one around.
+    more = result.rewritten or result.gone or result.issues
+    with transaction.atomic() if more else nullcontext():
+        rows.batch_save(
+            run,
+            plan.sobject,
+            mappings=result.mappings,
+            results=result.results,
+            counts=result.counts,
+            done=[entry.pk for entry in entries],
+            checkpoint=checkpoint,
+        )
         rows.mappings_rewritten(run, result.rewritten)
         if result.gone:
             now = timezone.now()
@@ -496,12 +506,6 @@ def record(
         RecordIssue.objects.bulk_create(
             issue_rows(context, plan.sobject, result.issues)
         )
-        rows.counts_add(run, plan.sobject, result.counts)
-        journal.journal_close(*entries)
-        if checkpoint is not None:
-            RunObjectStat.objects.filter(run=run, sobject=plan.sobject).update(
-                checkpoint=checkpoint
-            )
 
 
 def issue_rows(

@@ -124,13 +124,13 @@ def first_answered_after(others: int) -> Callable[..., Any]:
 def recorded_mapping_rows(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """The number of mapping rows of each recording transaction, as they come."""
     recorded: list[int] = []
-    mappings_insert = rows.mappings_insert
+    batch_save = rows.batch_save
 
-    def recording(run: Run, rows_: Any) -> None:
-        recorded.append(len(rows_))
-        mappings_insert(run, rows_)
+    def recording(run: Run, sobject: str, **saved: Any) -> None:
+        recorded.append(len(saved["mappings"]))
+        batch_save(run, sobject, **saved)
 
-    monkeypatch.setattr(rows, "mappings_insert", recording)
+    monkeypatch.setattr(rows, "batch_save", recording)
     return recorded
 
 
