@@ -27,7 +27,7 @@ from functools import partial
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from migrations_app.models import Org, Run, RunAttempt
@@ -145,11 +145,14 @@ def org_observe_usage(*, org_id: int, usage: ApiUsage) -> None:
     now = timezone.now()
     started_over = Q(api_used_seen__isnull=True) | Q(api_used_seen__gt=usage.used)
     started_over |= Q(api_window_started_at__lt=now - WINDOW)
-    moved = Org.objects.filter(Q(pk=org_id) & started_over).update(
-        api_window_started_at=now, api_used_seen=usage.used
+    # One statement, as a run notes it after every page: the condition reads the
+    # row as it was before this update.
+    Org.objects.filter(pk=org_id).update(
+        api_window_started_at=Case(
+            When(started_over, then=Value(now)), default=F("api_window_started_at")
+        ),
+        api_used_seen=usage.used,
     )
-    if not moved:
-        Org.objects.filter(pk=org_id).update(api_used_seen=usage.used)
 
 
 def resume_estimate(org: Org) -> datetime:

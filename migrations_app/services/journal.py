@@ -70,13 +70,9 @@ def journal_open_many(
     """Commit an entry for each batch about to be sent, in one transaction."""
     if not batches:
         return []
-    entry_lists = [journal_entries(inserts) for inserts in batches]
-    if len(batches) == 1:
-        # Most often one call starts at a time: one statement that commits itself
-        # (autocommit) takes one round trip to the database instead of three.
-        return rows.journal_insert(run, sobject, entry_lists)
-    with transaction.atomic():
-        return rows.journal_insert(run, sobject, entry_lists)
+    return rows.journal_insert(
+        run, sobject, [journal_entries(inserts) for inserts in batches]
+    )
 
 
 def journal_entries(inserts: Sequence[Write]) -> EncodedList:

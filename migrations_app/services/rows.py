@@ -276,12 +276,12 @@ def journal_insert(
     """Save an in-doubt insert entry per list of entries (an ``EncodedList``, whose
     JSON text is saved as is), in order.
 
-    One plain statement per entry, its text a bound parameter: ``save()`` would
-    compile the same insert for every call. On PostgreSQL the rows go in one round
-    trip through psycopg's own cursor: Django's would quote the text into the
-    statement, doubling every quote of an entry's tens of kilobytes in Python and
-    making the server scan them again, while the calls wait to be sent. Callers
-    commit (one statement, or their own transaction).
+    Plain statements, each entry's text a bound parameter: ``save()`` would compile
+    the same insert for every call. On PostgreSQL all the entries go in one
+    statement, a transaction of its own, through psycopg's own cursor: Django's
+    would quote the text into the statement, doubling every quote of an entry's
+    tens of kilobytes in Python and making the server scan them again, while the
+    calls wait to be sent. On SQLite one statement per entry, in one transaction.
     """
     now = timezone.now()
     journal = [
@@ -296,22 +296,25 @@ def journal_insert(
         for entries in entry_lists
     ]
     fields = [f for f in WriteJournal._meta.concrete_fields if not f.primary_key]
-    statement = (
+    insert = (
         f"INSERT INTO {WriteJournal._meta.db_table} "
-        f"({', '.join(str(f.column) for f in fields)}) "
-        f"VALUES ({', '.join('%s' for _ in fields)}) RETURNING id"
+        f"({', '.join(str(f.column) for f in fields)}) VALUES "
     )
+    row = f"({', '.join('%s' for _ in fields)})"
     params = [
         [f.get_db_prep_save(getattr(entry, f.attname), connection) for f in fields]
         for entry in journal
     ]
     if connection.vendor == "postgresql":
-        ids = _insert_returning_bound_on_server(statement, params)
+        ids = _insert_returning_bound_on_server(
+            f"{insert}{', '.join(row for _ in params)} RETURNING id",
+            [value for values in params for value in values],
+        )
     else:
         ids = []
-        with connection.cursor() as cursor:
-            for row in params:
-                cursor.execute(statement, row)
+        with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+            for values in params:
+                cursor.execute(f"{insert}{row} RETURNING id", values)
                 ids.append(_returned_id(cursor))
     for entry, pk in zip(journal, ids, strict=True):
         entry.pk = pk
@@ -319,20 +322,17 @@ def journal_insert(
     return journal
 
 
-def _insert_returning_bound_on_server(
-    statement: str, params: list[list[Any]]
-) -> list[int]:
+def _insert_returning_bound_on_server(statement: str, params: list[Any]) -> list[int]:
+    """The ids of the rows one ``INSERT ... RETURNING id`` made, in the order of its
+    ``VALUES``: the server numbers the rows as it inserts them, in that order, but
+    does not promise to return them so."""
     connection.ensure_connection()
-    ids = []
     with (
         connection.wrap_database_errors,
         psycopg.Cursor(connection.connection) as cursor,  # binds on the server
     ):
-        cursor.executemany(statement, params, returning=True)
-        for _ in params:
-            ids.append(_returned_id(cursor))
-            cursor.nextset()
-    return ids
+        cursor.execute(statement, params)
+        return sorted(int(id_) for (id_,) in cursor.fetchall())
 
 
 def _returned_id(cursor: Any) -> int:
