@@ -49,6 +49,8 @@ class RunContext:
     same_id_objects: dict[str, bool] = field(default_factory=dict)
     # Repeat runs read only source records changed since then (None: read all).
     changed_since: datetime | None = None
+    # When the API call counts were last saved (time.monotonic()), between pages.
+    api_calls_saved_at: float = float("-inf")
 
     @cached_property
     def masking_key(self) -> bytes:

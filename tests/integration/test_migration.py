@@ -7,7 +7,9 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 
+from migrations_app.engine import pages
 from migrations_app.models import RecordIssue, RecordMapping, Run
+from migrations_app.services import runs
 from tests.integration.conftest import OrgPair, make_template
 
 pytestmark = [pytest.mark.django_db, pytest.mark.integration]
@@ -412,3 +414,29 @@ def test_run_migration_command_prints_json(
     assert set(output) >= {"run_id", "status", "objects", "totals", "api_calls"}
     assert output["objects"]["Contact"]["inserted"] == 3
     assert output["api_calls"]["target"] > 0
+
+
+@pytest.mark.parametrize(("every_seconds", "saves"), [(0, 3 + 1), (3600, 1 + 1)])
+def test_api_call_counts_are_saved_between_pages_at_most_once_a_period(
+    orgs: OrgPair, monkeypatch: pytest.MonkeyPatch, every_seconds: int, saves: int
+) -> None:
+    """Three pages: counts saved after each, or only after the first when a period
+    has not passed since; and always at the run's end, with every call counted."""
+    monkeypatch.setattr(pages, "PAGE_SIZE", 200)
+    monkeypatch.setattr(runs, "API_CALLS_SAVED_EVERY_SECONDS", every_seconds)
+    saved: list[int] = []
+    record = runs._record_api_calls
+
+    def counting(context: Any) -> None:
+        saved.append(context.target.usage.calls)
+        record(context)
+
+    monkeypatch.setattr(runs, "_record_api_calls", counting)
+    seed_contacts(orgs, 600)
+    calls_before = orgs.target_org.api_calls
+
+    result = orgs.migrate(make_template("Contacts", CONTACT), "veid")
+
+    assert result["totals"]["inserted"] == 600
+    assert len(saved) == saves
+    assert orgs.target_org.api_calls - calls_before == result["api_calls"]["target"]
