@@ -145,7 +145,7 @@ def org_observe_usage(*, org_id: int, usage: ApiUsage) -> None:
     now = timezone.now()
     started_over = Q(api_used_seen__isnull=True) | Q(api_used_seen__gt=usage.used)
     started_over |= Q(api_window_started_at__lt=now - WINDOW)
-    # One statement, as a run notes it after every page: the condition reads the
+    # One statement, as a run notes it while it goes: the condition reads the
     # row as it was before this update.
     Org.objects.filter(pk=org_id).update(
         api_window_started_at=Case(

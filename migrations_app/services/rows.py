@@ -3,15 +3,17 @@ closed journal entries.
 
 A first run records one mapping row and one result row per record. Building a model
 object per row and letting ``bulk_create`` compile its SQL costs more than the network
-calls themselves, so these rows go in from plain tuples: ``COPY`` on PostgreSQL
-(psycopg 3), and on SQLite one statement of bound rows (``VALUES``). Not
+calls themselves, so these rows go in from plain tuples: on PostgreSQL (psycopg 3) a
+batch's rows as arrays in the one statement that records the batch (``batch_save``),
+other rows by ``COPY``; on SQLite one statement of bound rows (``VALUES``). Not
 ``executemany``: Python's sqlite3 releases the interpreter lock around every row,
 and while the pipeline's threads parse answers each row then waits for the lock to
 come back (up to 5 ms); one statement waits once and writes its rows with the lock
 free. Nor rows read from a JSON array (``json_each``), which cost a JSON encoding in
 Python and its parsing in SQLite. Columns a caller does not give take their model
 default, prepared once per batch. Callers are inside the batch's closing
-transaction.
+transaction, except for ``batch_save`` and ``journal_insert``: each is a
+transaction of its own.
 """
 
 from __future__ import annotations
@@ -326,13 +328,7 @@ def _insert_returning_bound_on_server(statement: str, params: list[Any]) -> list
     """The ids of the rows one ``INSERT ... RETURNING id`` made, in the order of its
     ``VALUES``: the server numbers the rows as it inserts them, in that order, but
     does not promise to return them so."""
-    connection.ensure_connection()
-    with (
-        connection.wrap_database_errors,
-        psycopg.Cursor(connection.connection) as cursor,  # binds on the server
-    ):
-        cursor.execute(statement, params)
-        return sorted(int(id_) for (id_,) in cursor.fetchall())
+    return sorted(int(id_) for (id_,) in _execute_bound_on_server(statement, params))
 
 
 def _returned_id(cursor: Any) -> int:
@@ -457,16 +453,17 @@ def _unnest_insert(
     )
 
 
-def _execute_bound_on_server(sql: str, params: Sequence[Any]) -> None:
+def _execute_bound_on_server(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
     """PostgreSQL: one statement through psycopg's own cursor, which binds its
-    parameters on the server (lists as arrays, in binary): Django's would quote
-    every value of a batch's arrays into the statement's text."""
+    parameters on the server (texts as they are, lists as arrays): Django's would
+    quote every value into the statement's text. Returns the rows it returns."""
     connection.ensure_connection()
     with (
         connection.wrap_database_errors,
         psycopg.Cursor(connection.connection) as cursor,
     ):
         cursor.execute(sql, params)
+        return cursor.fetchall() if cursor.description else []
 
 
 def _insert_bound_rows(
