@@ -107,15 +107,21 @@ def mappings_rewritten(run: Run, hashes: Mapping[int, str]) -> None:
         )
 
 
-def counts_add(run: Run, sobject: str, counts: Mapping[str, int]) -> None:
-    """Add a batch's counts to the object's stats and to the run's totals.
+def counts_add(
+    run: Run,
+    sobject: str,
+    counts: Mapping[str, int],
+    checkpoint: Mapping[str, Any] | None = None,
+) -> None:
+    """Add a batch's counts to the object's stats and to the run's totals; with a
+    checkpoint, set the object's too.
 
     Plain statements: compiling the same two updates with ``F()`` expressions costs
     the ORM twenty times what SQLite spends running them, once per batch. On
     PostgreSQL both go in one statement (the first as a data-modifying ``WITH``): one
     round trip to the server instead of two, while the run waits.
     """
-    statements = _counts_statements(run, sobject, counts)
+    statements = _counts_statements(run, sobject, counts, checkpoint)
     if not statements:
         return
     if connection.vendor == "postgresql":
@@ -149,7 +155,7 @@ def batch_save(
         with transaction.atomic(savepoint=False):
             mappings_insert(run, mappings)
             results_insert(run, results)
-            _execute_each(_counts_statements(run, sobject, counts, checkpoint))
+            counts_add(run, sobject, counts, checkpoint)
             journal_done(done)
         return
     statements: list[Statement] = []
@@ -248,26 +254,24 @@ def _counter_column(name: str) -> str:
 
 def journal_done(pks: Sequence[int]) -> None:
     """Mark journal entries done (their batch's closing transaction)."""
-    if not pks:
-        return
-    resolved_at = _prepared(WriteJournal, "resolved_at", timezone.now())
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {WriteJournal._meta.db_table} SET state = %s, resolved_at = %s "
-            f"WHERE id IN ({', '.join('%s' for _ in pks)})",
-            [JournalState.DONE, resolved_at, *pks],
-        )
+    if pks:
+        _execute_each([_journal_done_statement(pks)])
 
 
 def _journal_done_statement(pks: Sequence[int]) -> Statement:
-    """PostgreSQL: mark journal entries done, their ids one array parameter."""
+    """Mark journal entries done: on PostgreSQL their ids one array parameter."""
+    ids: list[Any]
+    if connection.vendor == "postgresql":
+        which, ids = "= ANY(%s)", [list(pks)]
+    else:
+        which, ids = f"IN ({', '.join('%s' for _ in pks)})", list(pks)
     return (
         f"UPDATE {WriteJournal._meta.db_table} SET state = %s, resolved_at = %s "
-        "WHERE id = ANY(%s)",
+        f"WHERE id {which}",
         [
             JournalState.DONE,
             _prepared(WriteJournal, "resolved_at", timezone.now()),
-            list(pks),
+            *ids,
         ],
     )
 
