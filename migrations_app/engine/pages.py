@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any
 from urllib.parse import quote
 
@@ -66,7 +65,7 @@ class IssueData:
     values: Mapping[str, Any] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(slots=True)
 class Write:
     """One record to send: an insert, an update of its mapped target, or an adoption."""
 
@@ -74,15 +73,15 @@ class Write:
     decision: Decision
     values: dict[str, Any]
     mapping: KnownMapping | None = None
+    # The values as canonical JSON, encoded once: sent, journaled and hashed from it.
+    # Every write is hashed (its mapping keeps the hash, or an update compares it),
+    # so both are made with the write rather than looked up lazily on each use.
+    canonical: str = field(init=False)
+    hash: str = field(init=False)
 
-    @cached_property
-    def canonical(self) -> str:
-        """The values as canonical JSON, encoded once: hashed and journaled from it."""
-        return canonical_json(self.values)
-
-    @cached_property
-    def hash(self) -> str:
-        return text_hash(self.canonical)
+    def __post_init__(self) -> None:
+        self.canonical = canonical_json(self.values)
+        self.hash = text_hash(self.canonical)
 
     @property
     def target_id(self) -> str:

@@ -39,19 +39,20 @@ def build_payload(
     A lookup whose parent has no target id is left out of the values and reported in
     ``missing``; the caller applies the object's missing-parent policy.
     """
-    payload = Payload(values={})
-    for name in fields:
-        if name in skip:
-            continue
-        value = record.get(name)
-        if name in references and value:
+    values = {name: record.get(name) for name in fields if name not in skip}
+    missing: list[MissingParent] = []
+    if references:
+        for name in fields:
+            value = values.get(name)
+            if not value or name not in references:
+                continue
             target_id = resolve(name, references[name], value)
             if target_id is None:
-                payload.missing.append(MissingParent(name, value))
-                continue
-            value = target_id
-        payload.values[name] = value
-    return payload
+                missing.append(MissingParent(name, value))
+                del values[name]
+            else:
+                values[name] = target_id
+    return Payload(values, missing)
 
 
 def _canonical_encoder() -> Callable[[Any], str]:

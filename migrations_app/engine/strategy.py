@@ -63,6 +63,10 @@ class Decision:
     contested: bool = False
 
 
+# The most frequent decision, made once: a first run decides it for every record.
+INSERT = Decision(Action.INSERT)
+
+
 def decide(
     strategy: Strategy,
     *,
@@ -79,7 +83,7 @@ def decide(
     target is a sandbox copy of the source): ``veid`` and ``veid_match`` adopt it.
     """
     if strategy is Strategy.NONE:
-        return Decision(Action.INSERT)
+        return INSERT
     if mapping is not None:
         if mapping.outdated:
             return Decision(Action.OUTDATED, mapping.target_id)
@@ -87,7 +91,7 @@ def decide(
     if same_id is not None:
         return Decision(Action.ADOPT, same_id)
     if strategy is Strategy.VEID or not matches:
-        return Decision(Action.INSERT)
+        return INSERT
     if contested:
         return Decision(Action.AMBIGUOUS, candidates=tuple(matches), contested=True)
     if len(matches) == 1:

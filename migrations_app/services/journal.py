@@ -13,13 +13,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import timedelta
+from json.encoder import encode_basestring_ascii
 from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 from django.utils import timezone
 
 from migrations_app.engine import soql
-from migrations_app.engine.records import canonical_json, same_values, values_hash
+from migrations_app.engine.records import same_values, values_hash
 from migrations_app.engine.strategy import Strategy
 from migrations_app.models import (
     EncodedList,
@@ -82,7 +83,8 @@ def journal_entries(inserts: Sequence[Write]) -> EncodedList:
         [{"source_id": w.source_id, "values": w.values} for w in inserts],
         "["
         + ",".join(
-            f'{{"source_id":{canonical_json(w.source_id)},"values":{w.canonical}}}'
+            f'{{"source_id":{encode_basestring_ascii(w.source_id)},'
+            f'"values":{w.canonical}}}'
             for w in inserts
         )
         + "]",

@@ -70,6 +70,65 @@ def test_payload_rewrites_lookups_and_reports_missing_parents() -> None:
     ]
 
 
+def payload_field_by_field(
+    record: dict[str, object],
+    fields: list[str],
+    references: dict[str, tuple[str, ...]],
+    parents: dict[str, str],
+    skip: list[str],
+) -> tuple[dict[str, object], list[tuple[str, object]]]:
+    """What a payload holds, worked out one field at a time in the fields' order."""
+    values: dict[str, object] = {}
+    missing = []
+    for name in fields:
+        if name in skip:
+            continue
+        value = record.get(name)
+        if name in references and value:
+            if value not in parents:
+                missing.append((name, value))
+                continue
+            value = parents[value]
+        values[name] = value
+    return values, missing
+
+
+NAMES = st.sampled_from(["A", "B", "C", "D", "E"])
+
+
+@given(
+    record=st.dictionaries(
+        NAMES, st.one_of(st.none(), st.sampled_from(["", "p1", "p2", "x"]))
+    ),
+    fields=st.lists(NAMES, unique=True),
+    lookups=st.sets(NAMES),
+    parents=st.dictionaries(
+        st.sampled_from(["p1", "p2"]), st.sampled_from(["t1", "t2"])
+    ),
+    skip=st.lists(NAMES),
+)
+def test_a_payload_is_the_record_s_fields_with_their_lookups_rewritten(
+    record: dict[str, object],
+    fields: list[str],
+    lookups: set[str],
+    parents: dict[str, str],
+    skip: list[str],
+) -> None:
+    """Values in the fields' order, a lookup rewritten or left out as missing, a
+    skipped field left out, and an empty lookup kept as it is."""
+    references: dict[str, tuple[str, ...]] = {name: ("Account",) for name in lookups}
+    payload = build_payload(
+        record,
+        fields=fields,
+        references=references,
+        resolve=lambda name, refs, source_id: parents.get(source_id),
+        skip=skip,
+    )
+    values, missing = payload_field_by_field(record, fields, references, parents, skip)
+    assert list(payload.values.items()) == list(values.items())
+    assert [(m.field, m.source_id) for m in payload.missing] == missing
+
+
 def test_values_hash_ignores_key_order_and_sees_value_changes() -> None:
     assert values_hash({"a": 1, "b": "x"}) == values_hash({"b": "x", "a": 1})
     assert values_hash({"a": 1}) != values_hash({"a": 2})
