@@ -47,6 +47,8 @@ class Call:
 
     operation: str  # "insert" or "update"
     writes: list[Write]
+    # An insert call's journal entry, committed before the call is sent.
+    entry: journal.Entry | None = None
 
 
 @dataclass
@@ -89,7 +91,7 @@ class WritePipeline:
         """Queue a page's calls and its closer; return once every call of the page
         is sent, or once the page is closed unless calls stay in flight across
         pages."""
-        self.waiting.extend(calls)
+        self.waiting.extend(self._journaled(calls))
         self.closers.append((self.sent + len(self.waiting), close))
         self._fill()
         while self.waiting or (self.closers and self._closable()):
@@ -159,26 +161,37 @@ class WritePipeline:
             starting.append((self.sent, self.waiting.popleft()))
         self.in_flight.extend(self._start(starting))
 
+    def _journaled(self, calls: list[Call]) -> list[Call]:
+        """``calls``, each insert call with its journal entry: all of them committed
+        in one statement, before any is sent (DESIGN invariant 3).
+
+        A page's entries go in together when the page is queued, rather than one
+        statement each time a place frees up: a first run then waits for the
+        database once a page instead of once a call. An entry whose call was never
+        sent (the run stopped first) is settled like any other: the target holds
+        none of its records.
+        """
+        unjournaled = [c for c in calls if c.operation == "insert" and c.entry is None]
+        entries = journal.journal_open_many(
+            self.context.run, self.plan.sobject, [call.writes for call in unjournaled]
+        )
+        for call, entry in zip(unjournaled, entries, strict=True):
+            call.entry = entry
+        return calls
+
     def _start(
         self, calls: list[tuple[int, Call]], *, again: bool = False
     ) -> list[Sent]:
-        """Send calls, given with their sequence numbers; the insert calls' journal
-        entries are committed first, in one transaction (``again``: records of calls
-        already sent, whose updates' before-images are kept already)."""
+        """Send calls, given with their sequence numbers, insert calls journaled
+        first (``again``: records of calls already sent, whose updates'
+        before-images are kept already)."""
         context, plan = self.context, self.plan
-        entries = iter(
-            journal.journal_open_many(
-                context.run,
-                plan.sobject,
-                [call.writes for _, call in calls if call.operation == "insert"],
-            )
-        )
+        self._journaled([call for _, call in calls])
         started = []
         for sequence, call in calls:
-            entry = None
+            entry = call.entry
             records: list[dict[str, Any]]
             if call.operation == "insert":
-                entry = next(entries)
                 records = writes.insert_payload(call.writes)
             else:
                 records = writes.update_payload(call.writes)

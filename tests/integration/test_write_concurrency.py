@@ -21,6 +21,7 @@ from migrations_app.models import RecordMapping, Run, WriteJournal
 from migrations_app.salesforce import client as client_module
 from migrations_app.salesforce.client import SalesforceClient
 from migrations_app.services import rows, writes
+from migrations_app.services.pipeline import WritePipeline
 from tests.integration.conftest import OrgPair, make_template
 
 pytestmark = [pytest.mark.django_db, pytest.mark.integration]
@@ -191,19 +192,95 @@ def test_the_next_call_goes_out_before_an_answer_is_recorded(
     settings.WRITE_CONCURRENCY = 2
     seed(orgs, 600)  # 3 calls of 200
     template = make_template("Contacts", CONTACTS)
-    journaled_when_recorded: list[int] = []  # calls journaled, so sent or about to be
+    sent_when_recorded: list[int] = []  # calls handed to the pool's threads
     record_answers = writes.record_answers
+    sending = InFlight()
 
     def recording(*args: Any) -> Any:
-        journaled_when_recorded.append(WriteJournal.objects.count())
+        sent_when_recorded.append(sending.calls)
         return record_answers(*args)
 
     monkeypatch.setattr(writes, "record_answers", recording)
+    monkeypatch.setattr(
+        WritePipeline, "_open_writer", sending.wrap(WritePipeline._open_writer)
+    )
     result = orgs.migrate(template, "veid")
 
     assert result["totals"]["inserted"] == 600
-    assert journaled_when_recorded[0] == 3
+    assert sent_when_recorded[0] == 3
     assert_each_contact_once(orgs, 600)
+
+
+def test_a_page_s_insert_calls_are_journaled_together_before_any_is_sent(
+    orgs: OrgPair, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One statement a page commits the entries of all its insert calls (DESIGN
+    invariant 3), rather than one each time a place frees up."""
+    settings.WRITE_CONCURRENCY = 2
+    seed(orgs, 2_450)  # pages of 2,000 and 450: 10 and 3 calls of 200
+    template = make_template("Contacts", CONTACTS)
+    journaled: list[tuple[int, int]] = []  # (entries, calls sent before them)
+    journal_insert = rows.journal_insert
+
+    def journaling(run: Run, sobject: str, entry_lists: Any) -> Any:
+        journaled.append((len(entry_lists), inserts.calls))
+        return journal_insert(run, sobject, entry_lists)
+
+    monkeypatch.setattr(rows, "journal_insert", journaling)
+    with counting(monkeypatch, "create") as inserts:
+        result = orgs.migrate(template, "veid")
+
+    assert result["totals"]["inserted"] == 2_450
+    assert [entries for entries, _ in journaled] == [10, 3]
+    assert journaled[0][1] == 0
+    assert journaled[1][1] <= 10
+    assert WriteJournal.objects.count() == 13
+    assert_each_contact_once(orgs, 2_450)
+
+
+def test_entries_of_calls_never_sent_are_settled_and_their_records_sent_once(
+    orgs: OrgPair, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run stops with a page's later calls journaled but not sent. The next run
+    on the pair settles their entries (nothing of theirs in the target) and sends
+    those records once; the call that was in flight is found, not sent again."""
+    settings.WRITE_CONCURRENCY = 2
+    seed(orgs, 1_000)  # 5 calls of 200, one page
+    template = make_template("Contacts", CONTACTS)
+    create = SalesforceClient.create
+    calls = itertools.count(1)
+
+    def first_call_breaks(self: SalesforceClient, *args: Any, **kwargs: Any) -> Any:
+        call = next(calls)
+        if call == 1:
+            raise RuntimeError("the worker broke before sending this call")
+        if call == 2:
+            time.sleep(0.3)  # still in flight when the first one breaks
+        return create(self, *args, **kwargs)
+
+    monkeypatch.setattr(SalesforceClient, "create", first_call_breaks)
+    with (
+        counting(monkeypatch, "create") as broken,
+        pytest.raises(RuntimeError, match="broke"),
+    ):
+        orgs.migrate(template, "veid")
+    monkeypatch.setattr(SalesforceClient, "create", create)
+
+    assert Run.objects.get().status == Run.Status.INTERRUPTED
+    assert broken.calls < 5  # the last calls were never sent...
+    assert WriteJournal.objects.count() == 5  # ...though journaled
+    in_doubt = WriteJournal.objects.filter(state=WriteJournal.State.IN_DOUBT)
+    assert in_doubt.count() == 5
+    assert len(target_contacts(orgs)) == (broken.calls - 1) * 200
+
+    with counting(monkeypatch, "create") as inserts:
+        result = orgs.migrate(template, "veid")
+
+    assert result["status"] == Run.Status.SUCCEEDED, result
+    assert not WriteJournal.objects.filter(state=WriteJournal.State.IN_DOUBT).exists()
+    assert_each_contact_once(orgs, 1_000)
+    assert RecordMapping.objects.count() == 1_000
+    assert inserts.calls == 5 - (broken.calls - 1)  # only what was not created
 
 
 def test_one_call_at_a_time_when_concurrency_is_one(
