@@ -120,6 +120,29 @@ class TimestampedModel(models.Model):
         abstract = True
 
 
+class RunOrderIndex(models.Index):
+    """An index on a run column of rows written in run order: a block range index
+    (BRIN) on PostgreSQL, a B-tree elsewhere.
+
+    A run writes its rows one after the other, so the rows of a run lie together in
+    the table and a BRIN, which keeps the smallest and largest run of each range of
+    blocks, finds them. Unlike a B-tree it costs almost nothing per row written,
+    and a first run writes a row per record.
+    """
+
+    def create_sql(
+        self, model: Any, schema_editor: Any, using: str = "", **kwargs: Any
+    ) -> Any:
+        if schema_editor.connection.vendor != "postgresql":
+            return super().create_sql(model, schema_editor, using=using, **kwargs)
+        statement = super().create_sql(model, schema_editor, using=" USING brin")
+        # Autovacuum summarizes each range of blocks once it is full, so lookups
+        # need not scan the ranges written since the table was last vacuumed.
+        parts: dict[str, Any] = statement.parts
+        parts["extra"] = f" WITH (autosummarize = on){parts['extra']}"
+        return statement
+
+
 def status_constraint(
     model_name: str, field: str, choices: type[models.TextChoices] | type[Strategy]
 ) -> models.CheckConstraint:
@@ -532,6 +555,7 @@ class RecordMapping(TimestampedModel):
         null=True,
         blank=True,
         related_name="+",
+        db_index=False,  # RunOrderIndex below
         db_constraint=False,
     )
     last_written_by_run = models.ForeignKey(
@@ -540,6 +564,7 @@ class RecordMapping(TimestampedModel):
         null=True,
         blank=True,
         related_name="+",
+        db_index=False,  # RunOrderIndex below
         db_constraint=False,
     )
     # Hash of the values last sent, so unchanged records are not sent again.
@@ -597,6 +622,10 @@ class RecordMapping(TimestampedModel):
                 fields=["source_org", "target_org", "sobject", "status"],
                 name="mapping_pair_object_status",
                 condition=~Q(status=MappingStatus.ACTIVE),
+            ),
+            RunOrderIndex(fields=["created_by_run"], name="mapping_created_by_run"),
+            RunOrderIndex(
+                fields=["last_written_by_run"], name="mapping_last_written_by_run"
             ),
         ]
 
@@ -661,7 +690,11 @@ class RecordResult(models.Model):
     # One row per record written: the run is protected by Django (PROTECT), and runs
     # are never deleted, so no database check is paid per row (as for mappings).
     run = models.ForeignKey(
-        Run, on_delete=models.PROTECT, related_name="results", db_constraint=False
+        Run,
+        on_delete=models.PROTECT,
+        related_name="results",
+        db_index=False,  # RunOrderIndex below
+        db_constraint=False,
     )
     sobject = models.CharField("sObject", max_length=100)
     source_id = models.CharField(max_length=SALESFORCE_ID_LENGTH)
@@ -671,6 +704,7 @@ class RecordResult(models.Model):
     class Meta:
         ordering = ["run", "id"]
         constraints = [status_constraint("recordresult", "action", RecordAction)]
+        indexes = [RunOrderIndex(fields=["run"], name="result_run")]
 
     def __str__(self) -> str:
         return f"{self.action} {self.sobject} {self.source_id} → {self.target_id}"

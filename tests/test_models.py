@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from django.core.exceptions import FieldDoesNotExist
 from django.db import IntegrityError, connection, transaction
-from django.db.models import ProtectedError
+from django.db.models import ProtectedError, Q
 from django.utils import timezone
 
 from migrations_app.engine.pages import Write
@@ -336,16 +336,21 @@ def test_journal_entries_are_compressed_with_lz4_where_the_server_has_it() -> No
     assert method == ("l" if available else "")
 
 
-def test_only_mappings_that_need_attention_are_indexed_by_status() -> None:
-    """The status index leaves active mappings out, as a run writes them by the
-    thousand; the outdated ones are found through it."""
+def index_definition(name: str) -> str:
     query = {
         "postgresql": "SELECT indexdef FROM pg_indexes WHERE indexname = %s",
         "sqlite": "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = %s",
     }[connection.vendor]
     with connection.cursor() as cursor:
-        cursor.execute(query, ["mapping_pair_object_status"])
+        cursor.execute(query, [name])
         [definition] = cursor.fetchone()
+    return str(definition)
+
+
+def test_only_mappings_that_need_attention_are_indexed_by_status() -> None:
+    """The status index leaves active mappings out, as a run writes them by the
+    thousand; the outdated ones are found through it."""
+    definition = index_definition("mapping_pair_object_status")
     columns, _, condition = definition.partition(" WHERE ")
     assert "status" in columns
     assert condition.replace("::text", "").replace('"', "") == (
@@ -353,6 +358,73 @@ def test_only_mappings_that_need_attention_are_indexed_by_status() -> None:
         if connection.vendor == "postgresql"
         else "NOT (status = 'active')"
     )
+
+
+@pytest.mark.parametrize(
+    "index", ["mapping_created_by_run", "mapping_last_written_by_run", "result_run"]
+)
+def test_rows_are_found_by_run_through_a_block_range_index_on_postgresql(
+    index: str,
+) -> None:
+    """A run writes its rows one after the other: PostgreSQL finds a run's rows by
+    the range of blocks they lie in (BRIN), which costs a first run nothing per row;
+    SQLite keeps a B-tree."""
+    definition = index_definition(index)
+    if connection.vendor == "postgresql":
+        assert " USING brin " in definition
+        assert "autosummarize='on'" in definition
+    else:
+        assert definition.startswith(f'CREATE INDEX "{index}"')
+
+
+def test_a_run_s_mappings_and_results_are_found_by_run(
+    org_pair: tuple[Org, Org],
+) -> None:
+    """Through the run indexes, whichever run wrote a mapping first or last."""
+    source, target = org_pair
+    first = make_run(source, target, Run.Status.SUCCEEDED)
+    rows.mappings_insert(first, contact_mappings("A"))
+    rows.results_insert(first, [("Contact", SOURCE_ID, TARGET_ID, "inserted")])
+    second = make_run(source, target, Run.Status.RUNNING)
+    rows.mappings_insert(second, contact_mappings("B"))
+    rewritten = RecordMapping.objects.filter(created_by_run=first).first()
+    assert rewritten is not None
+    rows.mappings_rewritten(second, {rewritten.pk: "new hash"})
+
+    by_second = RecordMapping.objects.filter(
+        Q(created_by_run=second) | Q(last_written_by_run=second)
+    )
+
+    assert by_second.count() == 4
+    assert RecordMapping.objects.filter(last_written_by_run=first).count() == 2
+    assert list(first.results.values_list("source_id", flat=True)) == [SOURCE_ID]
+    assert not second.results.exists()
+
+
+def test_text_columns_of_a_batch_keep_every_character(
+    org_pair: tuple[Org, Org],
+) -> None:
+    """On PostgreSQL a batch's text columns go as array literals: quotes,
+    backslashes, commas, braces, spaces, NULL and empty texts come back as sent."""
+    source, target = org_pair
+    run = make_run(source, target, Run.Status.RUNNING)
+    RunObjectStat.objects.create(run=run, sobject="Contact", position=0)
+    hashes = ['a"b', "c\\d", "e,f", "{g}", " h ", "NULL", "", "é☃"]
+    mappings = [
+        ("Contact", f"0030A{i:010d}AAA", f"0030B{i:010d}AAA", value)
+        for i, value in enumerate(hashes)
+    ]
+    results = [('Odd, \\"name\\"', SOURCE_ID, TARGET_ID, "inserted")]
+
+    rows.batch_save(
+        run, "Contact", mappings=mappings, results=results, counts={}, done=[]
+    )
+
+    saved = RecordMapping.objects.filter(created_by_run=run).order_by("source_id")
+    assert [(m.source_id, m.values_hash) for m in saved] == [
+        (source_id, value) for _, source_id, _, value in mappings
+    ]
+    assert saved_results(run) == results
 
 
 def test_journal_entries_of_several_calls_are_saved_in_order_each_in_doubt(
