@@ -792,13 +792,16 @@ def _migrate_records(
         settings.BULK_WRITE_JOB_RECORDS if use_bulk_write else pages.COLLECTION_SIZE
     )
     read = 0
+    # What is left of the object, for the allowance: counted once, then less what
+    # each page read (the pages before this call were all recorded).
+    left = volume - _recorded_so_far(context, plan)
     page_size = max(pages.PAGE_SIZE, batch_size)
     # Writes of one page may still be in flight while the next is read and decided.
     pipeline = write_pipeline(context, plan)
     none_of_own = batches.no_mappings_yet(context, plan)
     try:
         for page in _read_ahead(context, chunked(records, page_size)):
-            _between_pages(context, plan, volume, pipeline)
+            _between_pages(context, plan, left - read, pipeline)
             known = batches.load_mappings(context, plan, page, none_of_own=none_of_own)
             batches.process_page(
                 context,
@@ -816,7 +819,7 @@ def _migrate_records(
                 context.progress(plan.sobject, len(page))
         if pipeline is not None:
             pipeline.finish()
-        _between_pages(context, plan, volume, None, cancel=False)
+        _between_pages(context, plan, left - read, None, cancel=False)
     finally:
         if pipeline is not None:
             pipeline.abandon()  # after an error: what is in flight stays in doubt
@@ -826,18 +829,18 @@ def _migrate_records(
 def _between_pages(
     context: RunContext,
     plan: ObjectPlan,
-    volume: int,
+    left: int,
     pipeline: WritePipeline | None,
     *,
     cancel: bool = True,
 ) -> None:
     """Stop if the run was cancelled, or (Sforce-Limit-Info came with every answer)
-    if the rest of the object no longer fits the allowance; every page sent before
-    is recorded first."""
+    if the ``left`` records of the object no longer fit the allowance; every page
+    sent before is recorded first."""
     try:
         if cancel:
             context.check_cancel()
-        _check_allowance(context, plan, volume - _recorded_so_far(context, plan))
+        _check_allowance(context, plan, left)
     except (RunCancelled, AllowancePause):
         if pipeline is not None:
             pipeline.finish()
