@@ -55,7 +55,6 @@ class Call:
 class Sent:
     sequence: int  # the order sent: a page is closed once its last call is recorded
     call: Call
-    entry: journal.Entry | None  # inserts only
     answer: Future[list[SaveResult]]
 
 
@@ -189,7 +188,6 @@ class WritePipeline:
         self._journaled([call for _, call in calls])
         started = []
         for sequence, call in calls:
-            entry = call.entry
             records: list[dict[str, Any]]
             if call.operation == "insert":
                 records = writes.insert_payload(call.writes)
@@ -197,9 +195,9 @@ class WritePipeline:
                 records = writes.update_payload(call.writes)
                 if not again:
                     before_images_keep(context, plan, records)
-            writer = self._open_writer(call.operation, len(records), entry)
+            writer = self._open_writer(call.operation, len(records), call.entry)
             answer = self.pool.submit(writes.send, writer, plan, records)
-            started.append(Sent(sequence, call, entry, answer))
+            started.append(Sent(sequence, call, answer))
         return started
 
     def _open_writer(
@@ -282,11 +280,11 @@ class WritePipeline:
         """A call whose answer was lost: inserts are reconciled, then what was not
         created is sent again; updates are sent again (one retry spent)."""
         context, plan, call = self.context, self.plan, sent.call
-        if sent.entry is None:
+        if call.entry is None:
             writes.spend_retry(context, lost, what=f"{plan.sobject} update")
             _write_one_by_one(context, plan, call)
             return
-        missing = writes.settle_in_place(context, plan, sent.entry, call.writes, lost)
+        missing = writes.settle_in_place(context, plan, call.entry, call.writes, lost)
         _write_one_by_one(context, plan, Call("insert", missing))
 
 
@@ -331,9 +329,9 @@ def _answer(
     context: RunContext, plan: ObjectPlan, sent: Sent, saved: list[SaveResult]
 ) -> writes.Answer:
     """An answered call, read for recording (nothing written yet)."""
-    if sent.entry is not None:
+    if sent.call.entry is not None:
         return writes.inserts_answered(
-            context, plan, sent.entry, sent.call.writes, saved
+            context, plan, sent.call.entry, sent.call.writes, saved
         )
     return writes.updates_answered(context, plan, sent.call.writes, saved)
 

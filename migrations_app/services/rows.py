@@ -69,19 +69,29 @@ def mappings_insert(run: Run, rows: Sequence[MappingRow]) -> None:
     The unique constraints of the table still hold: a duplicate raises
     IntegrityError and rolls back the batch's transaction (DESIGN invariant 1).
     """
-    insert_rows(
-        RecordMapping,
-        constants=mapping_constants(run, timezone.now()),
-        columns=MAPPING_COLUMNS,
-        rows=rows,
-    )
+    insert_rows(**_mapping_table(run), rows=rows)
 
 
 def results_insert(run: Run, rows: Sequence[ResultRow]) -> None:
     """Insert the success-file rows (sobject, source id, target id, action)."""
-    insert_rows(
-        RecordResult, constants={"run_id": run.pk}, columns=RESULT_COLUMNS, rows=rows
-    )
+    insert_rows(**_result_table(run), rows=rows)
+
+
+def _mapping_table(run: Run) -> dict[str, Any]:
+    """Where a run's new mapping rows go: the model, its shared values, its columns."""
+    return {
+        "model": RecordMapping,
+        "constants": mapping_constants(run, timezone.now()),
+        "columns": MAPPING_COLUMNS,
+    }
+
+
+def _result_table(run: Run) -> dict[str, Any]:
+    return {
+        "model": RecordResult,
+        "constants": {"run_id": run.pk},
+        "columns": RESULT_COLUMNS,
+    }
 
 
 def mappings_rewritten(run: Run, hashes: Mapping[int, str]) -> None:
@@ -121,14 +131,7 @@ def counts_add(
     PostgreSQL both go in one statement (the first as a data-modifying ``WITH``): one
     round trip to the server instead of two, while the run waits.
     """
-    statements = _counts_statements(run, sobject, counts, checkpoint)
-    if not statements:
-        return
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(*_as_one_statement(statements))
-        return
-    _execute_each(statements)
+    _execute(_counts_statements(run, sobject, counts, checkpoint))
 
 
 def batch_save(
@@ -160,29 +163,13 @@ def batch_save(
         return
     statements: list[Statement] = []
     if mappings:
-        constants = mapping_constants(run, timezone.now())
-        statements.append(
-            _unnest_insert(
-                RecordMapping,
-                constants=constants,
-                columns=MAPPING_COLUMNS,
-                rows=mappings,
-            )
-        )
+        statements.append(_unnest_insert(**_mapping_table(run), rows=mappings))
     if results:
-        statements.append(
-            _unnest_insert(
-                RecordResult,
-                constants={"run_id": run.pk},
-                columns=RESULT_COLUMNS,
-                rows=results,
-            )
-        )
+        statements.append(_unnest_insert(**_result_table(run), rows=results))
     if done:
         statements.append(_journal_done_statement(done))
     statements.extend(_counts_statements(run, sobject, counts, checkpoint))
-    if statements:
-        _execute_bound_on_server(*_as_one_statement(statements))
+    _execute(statements)
 
 
 def _counts_statements(
@@ -232,7 +219,13 @@ def _as_one_statement(statements: Sequence[Statement]) -> Statement:
     return f"WITH {queries} {last}", [*params, *last_params]
 
 
-def _execute_each(statements: Sequence[Statement]) -> None:
+def _execute(statements: Sequence[Statement]) -> None:
+    """Run the statements in order: on PostgreSQL as one statement, one round trip."""
+    if not statements:
+        return
+    if connection.vendor == "postgresql":
+        _execute_bound_on_server(*_as_one_statement(statements))
+        return
     with connection.cursor() as cursor:
         for sql, params in statements:
             cursor.execute(sql, params)
@@ -255,7 +248,7 @@ def _counter_column(name: str) -> str:
 def journal_done(pks: Sequence[int]) -> None:
     """Mark journal entries done (their batch's closing transaction)."""
     if pks:
-        _execute_each([_journal_done_statement(pks)])
+        _execute([_journal_done_statement(pks)])
 
 
 def _journal_done_statement(pks: Sequence[int]) -> Statement:
