@@ -47,5 +47,5 @@ chaos: $(STAMP)
 # times the mapping lookup among 5,000,000 mappings.
 bench: $(STAMP)
 	$(PY) benchmarks/emulator_bench.py
-	$(PY) benchmarks/migration_bench.py --records 50000 \
+	$(PY) benchmarks/migration_bench.py --records 50000 --pairs 5 \
 		$${BENCH_DATABASE_URL:+--lookup-mappings 5000000}

@@ -979,9 +979,11 @@ def _both_sides(figures: Figures) -> float:
     return figures.per_1000("source") + figures.per_1000("target")
 
 
+FIRST_VS_BASELINE = "first_veid_vs_baseline"
+
 TARGETS = (
     Target(
-        "first_veid_vs_baseline",
+        FIRST_VS_BASELINE,
         "first veid run, no added latency, x the raw baseline",
         ">=",
         0.8,
@@ -1064,15 +1066,29 @@ LOOKUP_TARGET = Target(
 
 
 def target_figures(
-    results: list[Figures], lookup: dict[str, Any] | None
+    results: list[Figures],
+    lookup: dict[str, Any] | None,
+    pairs: dict[str, Any] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Every issue-12 figure under a stable key, with its target and verdict."""
+    """Every issue-12 figure under a stable key, with its target and verdict.
+
+    With pairs timed back to back, the first run against the baseline is judged on
+    their median: one pair swings by a third on a shared 2-core machine, so one
+    pair's verdict says more about that moment than about the build. The single
+    run stays beside it.
+    """
     by_name = {figures.scenario: figures for figures in results}
     by_name[BASELINE] = results[0]
     figures = {}
     for target in TARGETS:
         value = target.measure(by_name)
         figures[target.key] = _target_entry(target, value)
+        if target.key == FIRST_VS_BASELINE and pairs is not None:
+            figures[target.key] = {
+                **_target_entry(target, pairs["median"]),
+                "measured_as": f"median of {pairs['pairs']} pairs",
+                "single_run": value,
+            }
     if lookup is not None:
         figures[LOOKUP_TARGET.key] = {
             **_target_entry(LOOKUP_TARGET, lookup["after_ms"]),
@@ -1385,7 +1401,7 @@ def report(
     notes = checks(results) + size_caveats(
         args.small_records, bulk=not (args.no_bulk or args.memory_only)
     )
-    targets = target_figures(results, lookup) if results else {}
+    targets = target_figures(results, lookup, pairs) if results else {}
     if args.json:
         print(
             json.dumps(
@@ -1415,7 +1431,7 @@ def report(
     for key, entry in targets.items():
         print(
             f"  {key:<36} {entry['value']!s:>9}  target {entry['target']:<8} "
-            f"{entry['verdict']:<12} {entry['what']}"
+            f"{entry['verdict']:<12} {entry['what']}{_measured_as(entry)}"
         )
     if lookup is not None:
         print(f"  mapping lookup details: {lookup}")
@@ -1428,6 +1444,12 @@ def report(
     for note in notes:
         print(f"note: {note}")
     print("seconds spent: " + ", ".join(f"{k} {v}" for k, v in phases.items()))
+
+
+def _measured_as(entry: dict[str, Any]) -> str:
+    if "measured_as" not in entry:
+        return ""
+    return f" ({entry['measured_as']}; single run {entry['single_run']})"
 
 
 def _database_vendor() -> str:
