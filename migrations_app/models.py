@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 from django.conf import settings
+from django.contrib.postgres.indexes import BrinIndex
 from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import Q
@@ -135,12 +136,11 @@ class RunOrderIndex(models.Index):
     ) -> Any:
         if schema_editor.connection.vendor != "postgresql":
             return super().create_sql(model, schema_editor, using=using, **kwargs)
-        statement = super().create_sql(model, schema_editor, using=" USING brin")
+        _, expressions, options = self.deconstruct()
         # Autovacuum summarizes each range of blocks once it is full, so lookups
         # need not scan the ranges written since the table was last vacuumed.
-        parts: dict[str, Any] = statement.parts
-        parts["extra"] = f" WITH (autosummarize = on){parts['extra']}"
-        return statement
+        brin = BrinIndex(*expressions, **options, autosummarize=True)
+        return brin.create_sql(model, schema_editor, **kwargs)
 
 
 def status_constraint(

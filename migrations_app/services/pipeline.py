@@ -90,7 +90,8 @@ class WritePipeline:
         """Queue a page's calls and its closer; return once every call of the page
         is sent, or once the page is closed unless calls stay in flight across
         pages."""
-        self.waiting.extend(self._journaled(calls))
+        self._journal(calls)
+        self.waiting.extend(calls)
         self.closers.append((self.sent + len(self.waiting), close))
         self._fill()
         while self.waiting or (self.closers and self._closable()):
@@ -160,9 +161,10 @@ class WritePipeline:
             starting.append((self.sent, self.waiting.popleft()))
         self.in_flight.extend(self._start(starting))
 
-    def _journaled(self, calls: list[Call]) -> list[Call]:
-        """``calls``, each insert call with its journal entry: all of them committed
-        in one statement, before any is sent (DESIGN invariant 3).
+    def _journal(self, calls: list[Call]) -> None:
+        """Give each insert call of ``calls`` not journaled yet its journal entry,
+        all of them committed in one statement, before any is sent (DESIGN
+        invariant 3).
 
         A page's entries go in together when the page is queued, rather than one
         statement each time a place frees up: a first run then waits for the
@@ -176,7 +178,6 @@ class WritePipeline:
         )
         for call, entry in zip(unjournaled, entries, strict=True):
             call.entry = entry
-        return calls
 
     def _start(
         self, calls: list[tuple[int, Call]], *, again: bool = False
@@ -185,7 +186,7 @@ class WritePipeline:
         first (``again``: records of calls already sent, whose updates'
         before-images are kept already)."""
         context, plan = self.context, self.plan
-        self._journaled([call for _, call in calls])
+        self._journal([call for _, call in calls])
         started = []
         for sequence, call in calls:
             records: list[dict[str, Any]]

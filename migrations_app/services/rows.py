@@ -87,6 +87,7 @@ def _mapping_table(run: Run) -> dict[str, Any]:
 
 
 def _result_table(run: Run) -> dict[str, Any]:
+    """Where a run's result rows go (as ``_mapping_table``)."""
     return {
         "model": RecordResult,
         "constants": {"run_id": run.pk},
