@@ -40,6 +40,7 @@ from migrations_app.services.mapping_state import (
     id_batches,
     inspect_ids,
     mapped_ids,
+    org_now,
     pair_mappings,
     updated_since,
 )
@@ -291,10 +292,14 @@ def _check_side(
 ) -> dict[str, str]:
     """Deletions (and for the target, drift) of one side; returns how it was checked."""
     since = _covered_since(context, side, sobject)
-    replicated = deleted_since(side, sobject, since, context.now)
+    # The org's time before anything is checked: what the next audit asks Get
+    # Deleted from must not be later by its clock than this check began, or a record
+    # deleted in between would be missed for good when this server's clock is ahead.
+    now = org_now(side.client)
+    replicated = deleted_since(side, sobject, since, now)
     if replicated is None or since is None:
         _check_every_mapping(context, side, sobject, mappings)
-        return {"method": "mapped_ids", "covered_through": context.now.isoformat()}
+        return {"method": "mapped_ids", "covered_through": now.isoformat()}
     deleted, covered = replicated
     candidates = mapped_ids(mappings, side, deleted)
     candidates.update(
@@ -304,7 +309,7 @@ def _check_side(
     )
     _inspect_and_apply(context, side, sobject, mappings, candidates)
     if side.name == "target":
-        _check_updated(context, side, sobject, mappings, since)
+        _check_updated(context, side, sobject, mappings, since, now)
     return {"method": "replication", "covered_through": covered.isoformat()}
 
 
@@ -326,9 +331,11 @@ def _check_updated(
     sobject: str,
     mappings: QuerySet[RecordMapping],
     since: datetime,
+    now: datetime,
 ) -> None:
-    """Drift: of the records changed since the last audit, those changed by others."""
-    changed = updated_since(side, sobject, since, context.now)
+    """Drift: of the records changed since the last audit, those changed by others
+    (``now`` by the org's clock)."""
+    changed = updated_since(side, sobject, since, now)
     if changed is None:
         _check_every_mapping(context, side, sobject, mappings)
         return

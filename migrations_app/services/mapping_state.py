@@ -52,6 +52,13 @@ class Side:
         return f"{self.name}_in_recycle_bin"
 
 
+def org_now(client: SalesforceClient) -> datetime:
+    """An org's own time, from the Date header of its last answer (this server's if
+    it sent none). Replication windows and how far a check covered are measured in
+    it: this server's clock may run ahead of the org's, or behind it."""
+    return client.usage.server_time or timezone.now()
+
+
 def pair_mappings(
     source_org: Org, target_org: Org, sobject: str
 ) -> QuerySet[RecordMapping]:

@@ -11,8 +11,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from django.utils import timezone
-
 from migrations_app.models import MappingStatus, Run
 from migrations_app.salesforce.client import SalesforceClient
 from migrations_app.services.mapping_state import (
@@ -22,6 +20,7 @@ from migrations_app.services.mapping_state import (
     id_batches,
     inspect_ids,
     mapped_ids,
+    org_now,
     pair_mappings,
 )
 
@@ -41,9 +40,7 @@ def run_check_target_deleted(
         status=MappingStatus.ACTIVE
     )
     side = Side("target", target)
-    # Both ends in the target org's own clock, which may run ahead of ours.
-    now = target.usage.server_time or timezone.now()
-    replicated = deleted_since(side, sobject, _previous_run_start(run), now)
+    replicated = deleted_since(side, sobject, _previous_run_start(run), org_now(target))
     if replicated is not None:
         batches: Iterable[Sequence[str] | set[str]] = [
             mapped_ids(mappings, side, replicated[0])

@@ -74,6 +74,7 @@ from migrations_app.services.leases import (
     run_expire_leases,
     run_start_next_on_pair,
 )
+from migrations_app.services.mapping_state import org_now
 from migrations_app.services.orgs import org_connect
 from migrations_app.services.pipeline import WritePipeline, write_pipeline
 from migrations_app.services.pricebooks import pricebooks_map_standard
@@ -570,15 +571,16 @@ def _prepare(
     run.source_organization_id = source_identity.organization_id
     run.target_organization_id = target_identity.organization_id
     # A resumed attempt keeps the first attempt's anchor: what changed while the
-    # run was interrupted must be read by the next run.
+    # run was interrupted must be read by the next run. The describes came just
+    # before, so each org's last answer tells its time of now.
     kept = run.report or {}
-    source_clock = kept.get("source_clock") or _org_now(source).isoformat()
+    source_clock = kept.get("source_clock") or org_now(source).isoformat()
     read = _read_plan(run, datetime.fromisoformat(source_clock))
     run.report = {
         "problems": [problem.as_dict() for problem in plan.problems],
         "order": [item.sobject for item in plan.objects],
         "source_clock": source_clock,
-        "target_clock": kept.get("target_clock") or _org_now(target).isoformat(),
+        "target_clock": kept.get("target_clock") or org_now(target).isoformat(),
         "read": read.as_dict(),
     }
     run.save(
@@ -879,12 +881,6 @@ def _incremental_condition(context: RunContext) -> str:
     if since is None:
         return ""
     return f"SystemModstamp > {since.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}"
-
-
-def _org_now(client: SalesforceClient) -> datetime:
-    """An org's time, from the Date header of its last answer (describes came just
-    before); this server's time if the org sent none."""
-    return client.usage.server_time or timezone.now()
 
 
 def _read_plan(run: Run, source_now: datetime) -> incremental.ReadPlan:

@@ -6,6 +6,7 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from http import HTTPStatus
 from io import StringIO
 from typing import Any
@@ -16,6 +17,7 @@ from django.contrib.auth.models import Permission, User
 from django.core.management import CommandError, call_command
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 from rq import SimpleWorker
 from simple_salesforce import Salesforce
 
@@ -134,6 +136,30 @@ def test_next_audit_uses_get_deleted_and_sees_a_record_restored(
         "source_deleted": 1,
     }
     assert RecordMapping.objects.get(source_id=ids[0]).status == "active"
+
+
+def test_coverage_is_kept_by_the_org_s_clock_when_this_server_s_runs_ahead(
+    orgs: OrgPair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, ids = contacts(orgs, 2)
+    real_now = timezone.now
+    monkeypatch.setattr(timezone, "now", lambda: real_now() + timedelta(hours=1))
+    first = audit(orgs)
+    covered = datetime.fromisoformat(
+        first.methods["Contact"]["target"]["covered_through"]
+    )
+    assert covered <= real_now()
+    # Deleted after the first audit, within the hour this server's clock is ahead.
+    orgs.target_org.delete("Contact", target_of(ids[0]))
+    later(orgs, minutes=90)
+
+    second = audit(orgs)
+
+    assert second.methods["Contact"]["target"]["method"] == "replication"
+    assert second.results["objects"]["Contact"]["outdated"] == {
+        **NO_OUTDATED,
+        "target_in_recycle_bin": 1,
+    }
 
 
 def test_past_the_delete_log_the_audit_checks_mapped_ids(orgs: OrgPair) -> None:
