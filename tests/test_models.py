@@ -427,6 +427,33 @@ def test_text_columns_of_a_batch_keep_every_character(
     assert saved_results(run) == results
 
 
+def test_a_page_s_lookup_finds_the_mappings_of_its_ids_object_and_pair_only(
+    org_pair: tuple[Org, Org],
+) -> None:
+    """On PostgreSQL the ids go as one array literal: every id comes back as asked."""
+    source, target = org_pair
+    run = make_run(source, target, Run.Status.RUNNING)
+    rows.mappings_insert(run, contact_mappings("A"))
+    rows.mappings_insert(
+        run, [("Lead", "00QA00000000000000", "00QA00000000000050", "hash")]
+    )
+    wanted = [source_id for _, source_id, _, _ in contact_mappings("A")[:2]]
+
+    def lookup(sobject: str, ids: list[str], pair: tuple[Org, Org]) -> list[str]:
+        found = rows.mappings_lookup(
+            source_org_id=pair[0].pk,
+            target_org_id=pair[1].pk,
+            sobject=sobject,
+            source_ids=ids,
+        )
+        return sorted(row[1] for row in found)
+
+    assert lookup("Contact", [*wanted, 'no"such\\id'], org_pair) == wanted
+    assert lookup("Lead", wanted, org_pair) == []
+    assert lookup("Contact", wanted, (target, source)) == []
+    assert lookup("Contact", [], org_pair) == []
+
+
 def test_journal_entries_of_several_calls_are_saved_in_order_each_in_doubt(
     org_pair: tuple[Org, Org],
 ) -> None:

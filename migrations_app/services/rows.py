@@ -354,8 +354,9 @@ def mappings_lookup(
     """The mappings of ``source_ids`` of one sObject, as rows of LOOKUP_COLUMNS.
 
     The filter is exactly the unique index (org pair, sObject, source id). On
-    PostgreSQL the ids go as one array parameter (``= ANY``): a page's 2,000 ids as
-    2,000 placeholders cost more to build and parse than the index probes.
+    PostgreSQL the ids go as one array literal (``= ANY``), a single text joined in C:
+    a page's 2,000 ids as 2,000 placeholders, or as a list that psycopg quotes id by
+    id into an ``ARRAY[...]``, cost more to build and parse than the index probes.
     """
     if connection.vendor != "postgresql":
         return list(
@@ -366,12 +367,15 @@ def mappings_lookup(
                 source_id__in=source_ids,
             ).values_list(*("pk" if c == "id" else c for c in LOOKUP_COLUMNS))
         )
+    if not source_ids:
+        return []
+    placeholder, ids = _array_parameter(source_ids)
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT {', '.join(LOOKUP_COLUMNS)} FROM {RecordMapping._meta.db_table} "
             "WHERE source_org_id = %s AND target_org_id = %s AND sobject = %s "
-            "AND source_id = ANY(%s)",
-            [source_org_id, target_org_id, sobject, source_ids],
+            f"AND source_id = ANY(CAST({placeholder} AS text[]))",
+            [source_org_id, target_org_id, sobject, ids],
         )
         return cursor.fetchall()
 
