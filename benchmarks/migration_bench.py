@@ -1075,8 +1075,21 @@ def target_figures(
     With pairs timed back to back, the first run against the baseline is judged on
     their median: one pair swings by a third on a shared 2-core machine, so one
     pair's verdict says more about that moment than about the build. The single
-    run stays beside it.
+    run stays beside it. Without scenarios (``--lookup-only``), the lookup's alone.
     """
+    figures = _run_target_figures(results, pairs) if results else {}
+    if lookup is not None:
+        figures[LOOKUP_TARGET.key] = {
+            **_target_entry(LOOKUP_TARGET, lookup["after_ms"]),
+            "details": lookup,
+        }
+    return figures
+
+
+def _run_target_figures(
+    results: list[Figures], pairs: dict[str, Any] | None
+) -> dict[str, dict[str, Any]]:
+    """The figures of the migration scenarios (``results[0]`` is the baseline)."""
     by_name = {figures.scenario: figures for figures in results}
     by_name[BASELINE] = results[0]
     figures = {}
@@ -1090,11 +1103,6 @@ def target_figures(
             }
         else:
             figures[target.key] = _target_entry(target, value)
-    if lookup is not None:
-        figures[LOOKUP_TARGET.key] = {
-            **_target_entry(LOOKUP_TARGET, lookup["after_ms"]),
-            "details": lookup,
-        }
     return figures
 
 
@@ -1402,7 +1410,7 @@ def report(
     notes = checks(results) + size_caveats(
         args.small_records, bulk=not (args.no_bulk or args.memory_only)
     )
-    targets = target_figures(results, lookup, pairs) if results else {}
+    targets = target_figures(results, lookup, pairs)
     if args.json:
         print(
             json.dumps(
