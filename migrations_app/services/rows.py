@@ -369,13 +369,12 @@ def mappings_lookup(
         )
     if not source_ids:
         return []
-    placeholder, ids = _array_parameter(source_ids)
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT {', '.join(LOOKUP_COLUMNS)} FROM {RecordMapping._meta.db_table} "
             "WHERE source_org_id = %s AND target_org_id = %s AND sobject = %s "
-            f"AND source_id = ANY(CAST({placeholder} AS text[]))",
-            [source_org_id, target_org_id, sobject, ids],
+            "AND source_id = ANY(CAST(%s AS text[]))",
+            [source_org_id, target_org_id, sobject, _text_array(source_ids)],
         )
         return cursor.fetchall()
 
@@ -466,15 +465,21 @@ def _array_parameter(values: list[Any]) -> tuple[str, Any]:
     if not values:
         return "%b", values
     try:
-        body = '","'.join(values)
+        return "%s", _text_array(values)
     except TypeError:  # not texts
         return "%b", values
+
+
+def _text_array(values: Sequence[str]) -> str:
+    """Texts as one PostgreSQL array literal, joined in C (not empty: ``{""}`` is one
+    empty text). Raises TypeError if a value is not a text."""
+    body = '","'.join(values)
     # Every element is quoted; a quote or backslash of its own is escaped.
     if "\\" in body or body.count('"') != 2 * (len(values) - 1):
         body = '","'.join(
             value.replace("\\", "\\\\").replace('"', '\\"') for value in values
         )
-    return "%s", '{"' + body + '"}'
+    return '{"' + body + '"}'
 
 
 def _execute_bound_on_server(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
