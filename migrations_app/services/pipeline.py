@@ -4,6 +4,7 @@ Collections calls or Bulk API jobs, inserts and updates, recorded in the order s
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -67,9 +68,15 @@ class WritePipeline:
     it (DESIGN invariants 3 and 6). A page is closed
     (its counts and checkpoint) as soon as its last call is recorded, before any
     call of the next page is. ``across_pages``: the last calls of a page stay in
-    flight while the next page is read and decided. After a lost answer, what is
-    in flight is recorded, the doubts are settled in place, and the rest goes one
-    call at a time.
+    flight, or waiting, while the next page is read and decided. After a lost
+    answer, what is in flight is recorded, the doubts are settled in place, and the
+    rest goes one call at a time.
+
+    A pool thread whose call is answered sends the next waiting call itself when
+    that call needs only the network (a journaled Collections insert): a place
+    then does not stay empty while this thread decides a page or waits for the
+    database. ``lock`` guards what both touch: the waiting and in-flight calls and
+    the count sent.
     """
 
     def __init__(
@@ -85,16 +92,26 @@ class WritePipeline:
         self.waiting: deque[Call] = deque()  # calls not sent yet
         # (sequence number of a page's last call, its closer), in page order.
         self.closers: deque[tuple[int, Callable[[], None]]] = deque()
+        self.lock = threading.Lock()
+        # Places kept free for records about to be sent again (``_record_oldest``).
+        self.reserved = 0
+        # Whether pool threads may send waiting calls (not after a lost answer, nor
+        # once the pool is shut down).
+        self.chained = True
 
     def add(self, calls: list[Call], close: Callable[[], None]) -> None:
-        """Queue a page's calls and its closer; return once every call of the page
-        is sent, or once the page is closed unless calls stay in flight across
-        pages."""
+        """Queue a page's calls and its closer; return once the page is closed, or,
+        where calls stay in flight across pages, once no more than ``workers`` of
+        its calls wait (every one of them is journaled already)."""
         self._journal(calls)
-        self.waiting.extend(calls)
-        self.closers.append((self.sent + len(self.waiting), close))
+        with self.lock:
+            self.waiting.extend(calls)
+            self.closers.append((self.sent + len(self.waiting), close))
         self._fill()
-        while self.waiting or (self.closers and self._closable()):
+        # Across pages, a round of calls is left waiting: the pool threads send them
+        # while the next page is decided, as the calls in flight are answered.
+        left_waiting = self.workers if self.across_pages else 0
+        while len(self.waiting) > left_waiting or (self.closers and self._closable()):
             self._step()
         if not self.across_pages:
             self.drain()
@@ -106,12 +123,18 @@ class WritePipeline:
 
     def finish(self) -> None:
         self.drain()
+        self._unchain()
         self.pool.shutdown()
 
     def abandon(self) -> None:
         """Stop without recording: insert calls in flight stay in doubt in the
         journal (updates replay safely)."""
+        self._unchain()
         self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def _unchain(self) -> None:
+        with self.lock:
+            self.chained = False
 
     def _step(self) -> None:
         if self.closers and self._closable():
@@ -128,38 +151,71 @@ class WritePipeline:
         the places of later calls as they are answered: a slow call does not hold
         the others up, though answers are still recorded in the order sent."""
         while self.in_flight and not self.in_flight[0].answer.done():
-            wait(
-                [sent.answer for sent in self.in_flight if not sent.answer.done()],
-                return_when=FIRST_COMPLETED,
-            )
+            with self.lock:
+                unanswered = [s.answer for s in self.in_flight if not s.answer.done()]
+            wait(unanswered, return_when=FIRST_COMPLETED)
             self._fill()
 
     def _closable(self) -> bool:
         last, _ = self.closers[0]
-        recorded = self.in_flight[0].sequence - 1 if self.in_flight else self.sent
+        with self.lock:
+            recorded = self.in_flight[0].sequence - 1 if self.in_flight else self.sent
         return last <= recorded
 
-    def _fill(self, *, leave: int = 0) -> None:
-        """Send waiting calls while fewer than ``workers`` are in flight, leaving
-        ``leave`` places free (for records about to be sent again).
+    def _fill(self) -> None:
+        """Send waiting calls into the free places (``_fill_places``)."""
+        with self.lock:
+            started = self._fill_places(network_only=False)
+        self._chain(started)
+
+    def _refill(self, answer: Future[list[SaveResult]]) -> None:
+        """On the pool thread of a call just answered: send waiting calls that need
+        only the network into the free places. Not after a lost answer: what
+        follows it is this thread's to settle."""
+        if answer.cancelled() or answer.exception() is not None:
+            return
+        with self.lock:
+            if not self.chained:
+                return
+            started = self._fill_places(network_only=True)
+        self._chain(started)
+
+    def _chain(self, started: list[Sent]) -> None:
+        """Have each call's answer free its place for the next waiting call. Added
+        once the calls are in flight, and outside the lock: a call answered already
+        calls ``_refill`` here and now."""
+        for sent in started:
+            sent.answer.add_done_callback(self._refill)
+
+    def _fill_places(self, *, network_only: bool) -> list[Sent]:
+        """Send waiting calls, in order, while fewer than ``workers`` are in flight
+        (less the places ``reserved``); with ``network_only``, up to the first call
+        that needs this thread (an update keeps before-images, a Bulk API job is
+        opened and journaled). Under ``lock``.
 
         An answered Collections call waiting to be recorded holds no place: the
         org is sent ``workers`` calls at most at once, and this thread holds the
         answers of up to as many more. A Bulk API job keeps its place until it is
         recorded, so that no more than ``workers`` jobs' records are held at once.
         """
-        starting: list[tuple[int, Call]] = []
-        free = self.workers - leave
+        started: list[Sent] = []
+        free = self.workers - self.reserved
         busy = sum(1 for sent in self.in_flight if _holds_place(sent))
         held = len(self.in_flight)
         while (
             self.waiting
-            and busy + len(starting) < free
-            and held + len(starting) < 2 * self.workers
+            and busy + len(started) < free
+            and held + len(started) < 2 * self.workers
+            and not (network_only and _needs_this_thread(self.waiting[0]))
         ):
+            # Taken from the queue only once sent: a call that failed to start on
+            # a pool thread is still there for this thread to send.
+            [sent] = self._start([(self.sent + 1, self.waiting[0])])
+            self.waiting.popleft()
             self.sent += 1
-            starting.append((self.sent, self.waiting.popleft()))
-        self.in_flight.extend(self._start(starting))
+            self.in_flight.append(sent)
+            started.append(sent)
+        return started
 
     def _journal(self, calls: list[Call]) -> None:
         """Give each insert call of ``calls`` not journaled yet its journal entry,
@@ -222,24 +278,28 @@ class WritePipeline:
         """Record the oldest call in flight once answered, together with the calls
         after it, of the same page, whose answers have arrived too: one transaction
         for all of them."""
-        if not self.in_flight:
-            return
-        oldest = self.in_flight.popleft()
+        with self.lock:
+            if not self.in_flight:
+                return
+            oldest = self.in_flight.popleft()
         try:
             saved = oldest.answer.result()
         except journal.WriteInDoubt as lost:
             self._settle(oldest, lost)
             return
         answered = [(oldest, saved)]
-        while self.in_flight and self._answered_in_page(self.in_flight[0]):
-            sent = self.in_flight.popleft()
-            answered.append((sent, sent.answer.result()))
+        with self.lock:
+            while self.in_flight and self._answered_in_page(self.in_flight[0]):
+                sent = self.in_flight.popleft()
+                answered.append((sent, sent.answer.result()))
         answers = [
             _answer(self.context, self.plan, sent, result) for sent, result in answered
         ]
         # The next calls go out before these answers are recorded, so that their
         # places are not idle meanwhile; places stay free for records sent again.
-        self._fill(leave=sum(1 for answer in answers if answer.refused))
+        with self.lock:
+            self.reserved = sum(1 for answer in answers if answer.refused)
+        self._fill()
         agains = writes.record_answers(self.context, self.plan, answers)
         # Sent again first in line, under the numbers of the calls they repeat: a
         # page is not closed (checkpoint) before these records are recorded too.
@@ -248,7 +308,11 @@ class WritePipeline:
             for (sent, _), again in zip(answered, agains, strict=True)
             if again
         ]
-        self.in_flight.extendleft(reversed(self._start(repeats, again=True)))
+        started = self._start(repeats, again=True)
+        with self.lock:
+            self.in_flight.extendleft(reversed(started))
+            self.reserved = 0
+        self._chain(started)
 
     def _answered_in_page(self, sent: Sent) -> bool:
         """Whether a call's answer has arrived (not lost) and its page is the one
@@ -260,9 +324,11 @@ class WritePipeline:
     def _settle(self, doubt: Sent, lost: journal.WriteInDoubt) -> None:
         """Record the other calls in flight first, so that reconciling an insert
         entry cannot take their records for its own; then go one call at a time."""
-        self.workers = 1
-        answered = list(self.in_flight)
-        self.in_flight.clear()
+        with self.lock:
+            self.chained = False
+            self.workers = 1
+            answered = list(self.in_flight)
+            self.in_flight.clear()
         doubts = [(doubt, lost)]
         for sent in answered:
             try:
@@ -287,6 +353,16 @@ class WritePipeline:
             return
         missing = writes.settle_in_place(context, plan, call.entry, call.writes, lost)
         _write_one_by_one(context, plan, Call("insert", missing))
+
+
+def _needs_this_thread(call: Call) -> bool:
+    """Whether sending ``call`` needs the run's own thread (its database connection):
+    only a journaled Collections insert needs nothing but the network."""
+    return (
+        call.operation != "insert"
+        or call.entry is None
+        or pages.sent_as_bulk_job(len(call.writes))
+    )
 
 
 def _holds_place(sent: Sent) -> bool:

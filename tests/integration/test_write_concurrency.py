@@ -17,6 +17,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from pytest_django import Settings
 
+from migrations_app.engine import pages
 from migrations_app.models import RecordMapping, Run, WriteJournal
 from migrations_app.salesforce import client as client_module
 from migrations_app.salesforce.client import SalesforceClient
@@ -209,6 +210,70 @@ def test_the_next_call_goes_out_before_an_answer_is_recorded(
     assert result["totals"]["inserted"] == 600
     assert sent_when_recorded[0] == 3
     assert_each_contact_once(orgs, 600)
+
+
+def test_a_place_freed_while_this_thread_records_is_filled_by_the_pool(
+    orgs: OrgPair, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run's thread stalls in its first recording (a slow database). The calls
+    answered meanwhile free their places to the waiting ones on the pool's threads:
+    every call of the page is sent before that recording ends."""
+    settings.WRITE_CONCURRENCY = 2
+    seed(orgs, 1_000)  # 5 calls of 200, one page
+    template = make_template("Contacts", CONTACTS)
+    all_sent = threading.Event()
+    sent_during_first_recording: list[bool] = []
+    record_answers = writes.record_answers
+    create = SalesforceClient.create
+
+    def counted_create(self: SalesforceClient, *args: Any, **kwargs: Any) -> Any:
+        if inserts.calls == 5:
+            all_sent.set()
+        return create(self, *args, **kwargs)
+
+    def slow_recording(*args: Any) -> Any:
+        if not sent_during_first_recording:
+            sent_during_first_recording.append(all_sent.wait(timeout=5))
+        return record_answers(*args)
+
+    monkeypatch.setattr(writes, "record_answers", slow_recording)
+    monkeypatch.setattr(SalesforceClient, "create", counted_create)
+    with counting(monkeypatch, "create") as inserts:
+        result = orgs.migrate(template, "veid")
+
+    assert result["status"] == Run.Status.SUCCEEDED, result
+    assert sent_during_first_recording == [True]
+    assert (inserts.calls, inserts.most) == (5, 2)
+    assert_each_contact_once(orgs, 1_000)
+    assert RecordMapping.objects.count() == 1_000
+    assert not WriteJournal.objects.exclude(state=WriteJournal.State.DONE).exists()
+
+
+def test_the_next_page_is_decided_while_calls_of_this_one_wait_for_places(
+    orgs: OrgPair, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page's last calls wait for places while the next page is decided (the
+    pool's threads send them), rather than holding the run's thread until sent."""
+    settings.WRITE_CONCURRENCY = 2
+    seed(orgs, 2_450)  # pages of 2,000 and 450: 10 and 3 calls of 200
+    orgs.target_org.faults.update(latency_ms=40)
+    template = make_template("Contacts", CONTACTS)
+    sent_when_deciding: list[int] = []
+    decide_page = pages.decide_page
+
+    def deciding(*args: Any) -> Any:
+        sent_when_deciding.append(inserts.calls)
+        return decide_page(*args)
+
+    monkeypatch.setattr(pages, "decide_page", deciding)
+    with counting(monkeypatch, "create") as inserts:
+        result = orgs.migrate(template, "veid")
+
+    assert result["status"] == Run.Status.SUCCEEDED, result
+    assert sent_when_deciding[0] == 0
+    assert sent_when_deciding[1] < 10
+    assert (inserts.calls, inserts.most) == (13, 2)
+    assert_each_contact_once(orgs, 2_450)
 
 
 def test_a_page_s_insert_calls_are_journaled_together_before_any_is_sent(
