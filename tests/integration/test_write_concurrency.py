@@ -256,7 +256,9 @@ def test_the_next_page_is_decided_while_calls_of_this_one_wait_for_places(
     pool's threads send them), rather than holding the run's thread until sent."""
     settings.WRITE_CONCURRENCY = 2
     seed(orgs, 2_450)  # pages of 2,000 and 450: 10 and 3 calls of 200
-    orgs.target_org.faults.update(latency_ms=40)
+    # Slow enough that the calls just sent are still in flight when the next page's
+    # deciding starts, even on a busy machine.
+    orgs.target_org.faults.update(latency_ms=150)
     template = make_template("Contacts", CONTACTS)
     sent_when_deciding: list[int] = []
     decide_page = pages.decide_page
